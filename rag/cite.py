@@ -1,0 +1,155 @@
+"""Draft + passages -> Answer with checked citations.
+
+A small model's markers cannot be taken at its word. Every answer sentence is
+checked against the passages it cites: a citation stays only when the passage
+shares the sentence's figures and key terms; a sentence stays only when its
+kept citations carry all its figures and most of its terms. Each kept citation
+is resolved to the passage sentence(s) it rests on, with offsets into the
+article. When no sentence survives, the answer is a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
+from .text import number_in, numbers, split_sentences, terms
+from .types import Answer, Citation, Passage
+
+# "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
+_MARKER = re.compile(r"\[\s*(?:passages?\s*)?(\d+(?:\s*(?:,|and)\s*\d+)*)\s*\]", re.IGNORECASE)
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\s*\d+)*\s*\])+", re.IGNORECASE)
+# Share of a sentence's terms its citations must contain: lenient enough for
+# paraphrase ("recorded" vs "had"), strict enough that "Paris" backed by a
+# passage about France's budget fails.
+MIN_TERM_COVERAGE = 0.5
+# A quote grows to at most this many neighbouring sentences to cover figures.
+MAX_QUOTE_SENTENCES = 3
+
+
+@dataclass(frozen=True)
+class _Claim:
+    text: str  # the sentence without its markers
+    markers: tuple[int, ...]  # as the model wrote them, 1-based
+
+
+def parse_claims(draft: str) -> list[_Claim]:
+    """Split a draft into sentences and their markers.
+
+    A marker written after the full stop ("... +0.54. [1] Next ...") belongs
+    to the sentence before it.
+
+    >>> [(c.text, c.markers) for c in parse_claims("Japan led [1]. Korea fell. [2, 3]")]
+    [('Japan led.', (1,)), ('Korea fell.', (2, 3))]
+    """
+    pieces = [draft[s:e] for s, e in split_sentences(draft)]
+    merged: list[str] = []
+    for piece in pieces:
+        lead = _LEADING_MARKERS.match(piece)
+        if lead and merged:
+            merged[-1] += " " + lead.group()
+            piece = piece[lead.end():].strip()
+        if piece:
+            merged.append(piece)
+    claims = []
+    for sentence in merged:
+        found: list[int] = []
+        for group in _MARKER.findall(sentence):
+            found += [int(n) for n in re.findall(r"\d+", group)]
+        text = _MARKER.sub("", sentence)
+        text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+        if text:
+            claims.append(_Claim(text, tuple(dict.fromkeys(found))))
+    return claims
+
+
+def _quote_span(claim_terms: set[str], claim_numbers: set[str], passage: Passage) -> tuple[int, int]:
+    """Absolute (start, end) of the passage sentence(s) a claim rests on: the
+    fewest consecutive sentences (up to MAX_QUOTE_SENTENCES) that carry the
+    most of its figures, and among those the one sharing most of its terms."""
+    spans = list(passage.chunk.sentences) or [(passage.chunk.start, passage.chunk.end)]
+    offset = passage.chunk.start
+    sentence_terms = [set(terms(passage.chunk.text[s - offset:e - offset])) for s, e in spans]
+    best_key, best_span = None, spans[0]
+    for first in range(len(spans)):
+        window: set[str] = set()
+        for last in range(first, min(first + MAX_QUOTE_SENTENCES, len(spans))):
+            window |= sentence_terms[last]
+            shared = claim_terms & window
+            key = (len(shared & claim_numbers), -(last - first), len(shared), -first)
+            if best_key is None or key > best_key:
+                best_key, best_span = key, (spans[first][0], spans[last][1])
+    return best_span
+
+
+def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
+    """Turn a model's draft into an Answer whose every citation is checked.
+
+    `passages` are in prompt order: marker [n] means passages[n-1].
+    """
+    notes: list[str] = []
+    passage_terms = [set(terms(p.chunk.text)) for p in passages]
+    passage_numbers = [numbers(p.chunk.text) for p in passages]
+    kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
+    for claim in parse_claims(draft):
+        if MODEL_REFUSAL.search(claim.text):
+            notes.append(f"model said the passages do not answer: {claim.text!r}")
+            continue
+        claim_terms = set(terms(claim.text))
+        claim_numbers = numbers(claim.text)
+        valid = [m for m in claim.markers if 1 <= m <= len(passages)]
+        if len(valid) < len(claim.markers):
+            notes.append(f"dropped marker(s) pointing to no passage: {sorted(set(claim.markers) - set(valid))}")
+
+        def figures(i: int) -> set[str]:
+            return {n for n in claim_numbers if number_in(n, passage_numbers[i])}
+
+        def shares(i: int) -> set[str]:
+            shared = claim_terms & passage_terms[i]
+            # A passage that shares none of the claim's figures does not back it.
+            return shared if shared and (not claim_numbers or figures(i)) else set()
+
+        cited = [m - 1 for m in valid if shares(m - 1)]
+        if len(cited) < len(valid):
+            notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
+        if not valid:
+            # No marker: cite the passage that backs the sentence best, if any.
+            ranked = sorted(range(len(passages)), key=lambda i: -len(shares(i)))
+            cited = ranked[:1] if ranked and shares(ranked[0]) else []
+        covered = set().union(*(shares(i) for i in cited)) if cited else set()
+        backed_figures = set().union(*(figures(i) for i in cited)) if cited else set()
+        supported = (cited and backed_figures == claim_numbers
+                     and len(covered) >= MIN_TERM_COVERAGE * len(claim_terms))
+        if not supported:
+            notes.append(f"dropped unsupported sentence: {claim.text!r}")
+            continue
+        unsigned = {n.lstrip("-") for n in claim_numbers}  # as they appear among terms
+        kept_sentences.append((claim.text, [(i, *_quote_span(claim_terms, unsigned, passages[i]))
+                                            for i in cited]))
+
+    if not kept_sentences:
+        return Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
+                      notes=tuple(notes) or ("no passage supports an answer",))
+
+    # Number quotes by first appearance, so [1] is the first thing cited.
+    citations: list[Citation] = []
+    marker_of: dict[tuple[str, int, int], int] = {}
+    out_sentences = []
+    for text, quotes in kept_sentences:
+        markers = []
+        for i, start, end in quotes:
+            chunk = passages[i].chunk
+            key = (chunk.chunk_id, start, end)
+            if key not in marker_of:
+                marker_of[key] = len(marker_of) + 1
+                citations.append(Citation(marker=marker_of[key], doc_id=chunk.doc_id, title=passages[i].title,
+                                          quote=chunk.text[start - chunk.start:end - chunk.start],
+                                          start=start, end=end, chunk_id=chunk.chunk_id))
+            if marker_of[key] not in markers:
+                markers.append(marker_of[key])
+        tags = "".join(f"[{m}]" for m in markers)
+        body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
+        out_sentences.append(f"{body} {tags}{stop}")
+    return Answer(question=question, text=" ".join(out_sentences), refused=False, citations=tuple(citations),
+                  passages=tuple(passages), notes=tuple(notes))

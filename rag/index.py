@@ -1,0 +1,222 @@
+"""The FAISS index and chunk store on disk: build, update, save, load.
+
+`index/` holds one complete version folder per build and a `CURRENT` file
+naming the live one. A build writes a new folder and then switches `CURRENT`
+with an atomic rename, so a crash mid-build leaves the previous index intact.
+Each version carries a manifest of what built it (embedding model and hash,
+chunking settings, each article's content hash), which is how a stale index is
+recognised. Vectors of unchanged chunks are reused, so adding or changing one
+article embeds only its own chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import faiss
+import numpy as np
+
+from .chunk import chunk_article
+from .embed import TextEmbedder
+from .errors import IndexLoadError
+from .types import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_CURRENT = "CURRENT"
+_LOCK = ".lock"
+_FILES = ("manifest.json", "chunks.jsonl", "vectors.npy", "faiss.index")
+_HNSW_NEIGHBOURS = 32  # graph degree; 32 is faiss's usual choice for recall
+_HNSW_EF_SEARCH = 128  # candidates examined per search; recall over speed
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the index remembers of an article besides its chunks."""
+
+    content_hash: str
+    title: str
+    publisher: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+
+@dataclass
+class ChunkIndex:
+    """A loaded (or freshly built) index: chunks, their vectors and the search structure."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (n_chunks, dimension) float32, L2-normalised
+    documents: dict[str, DocumentInfo]
+    manifest: dict
+    faiss_index: faiss.Index
+
+    def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk position, cosine similarity) for one (dimension,) vector."""
+        if not self.chunks:
+            return []
+        scores, ids = self.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def _make_faiss(vectors: np.ndarray, flat_max: int) -> faiss.Index:
+    """Exact search while the corpus is small; an HNSW graph once it is large,
+    where exact search would cost tens of milliseconds per question."""
+    dimension = vectors.shape[1]
+    if len(vectors) <= flat_max:
+        index = faiss.IndexFlatIP(dimension)
+    else:
+        index = faiss.IndexHNSWFlat(dimension, _HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = _HNSW_EF_SEARCH
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars: int, chunk_min_chars: int,
+                flat_index_max_chunks: int, previous: ChunkIndex | None = None) -> ChunkIndex:
+    """Chunk and embed `articles`, reusing `previous`'s vectors for unchanged chunks."""
+    started = time.perf_counter()
+    chunks = [c for article in articles for c in chunk_article(article, chunk_max_chars, chunk_min_chars)]
+    reusable: dict[str, np.ndarray] = {}
+    if previous is not None and previous.manifest.get("embedding_hash") == embedder.model_hash:
+        reusable = {c.chunk_id: previous.vectors[i] for i, c in enumerate(previous.chunks)}
+    missing = [c for c in chunks if c.chunk_id not in reusable]
+    fresh = embedder.encode([c.text for c in missing]) if missing else np.zeros((0, embedder.dimension), np.float32)
+    by_id = dict(reusable)
+    by_id.update({c.chunk_id: fresh[i] for i, c in enumerate(missing)})
+    vectors = np.stack([by_id[c.chunk_id] for c in chunks]).astype(np.float32) if chunks \
+        else np.zeros((0, embedder.dimension), np.float32)
+    faiss_index = _make_faiss(vectors, flat_index_max_chunks)
+    documents = {a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date) for a in articles}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedding_model": embedder.model_id,
+        "embedding_hash": embedder.model_hash,
+        "dimension": embedder.dimension,
+        "index_type": type(faiss_index).__name__,
+        "chunking": {"max_chars": chunk_max_chars, "min_chars": chunk_min_chars},
+        "n_chunks": len(chunks),
+        "documents": {doc_id: asdict(info) for doc_id, info in documents.items()},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    log.info("indexed %d articles as %d chunks (%d embedded, %d reused) in %.1f s", len(articles), len(chunks),
+             len(missing), len(chunks) - len(missing), time.perf_counter() - started)
+    return ChunkIndex(chunks, vectors, documents, manifest, faiss_index)
+
+
+def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbedder,
+                  chunk_max_chars: int, chunk_min_chars: int) -> list[str]:
+    """Why `index` no longer matches the articles and settings; [] when current."""
+    manifest = index.manifest
+    if manifest.get("embedding_hash") != embedder.model_hash:
+        return [f"it was built with another embedding model ({manifest.get('embedding_model')})"]
+    reasons = []
+    if manifest.get("chunking") != {"max_chars": chunk_max_chars, "min_chars": chunk_min_chars}:
+        reasons.append("chunking settings changed")
+    current = {a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date) for a in articles}
+    added = current.keys() - index.documents.keys()
+    removed = index.documents.keys() - current.keys()
+    changed = [d for d in current.keys() & index.documents.keys() if current[d] != index.documents[d]]
+    for count, what in ((len(added), "added"), (len(changed), "changed"), (len(removed), "removed")):
+        if count:
+            reasons.append(f"{count} article{'s' if count > 1 else ''} {what}")
+    return reasons
+
+
+class IndexStore:
+    """Reads and writes versions of the index under one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def exists(self) -> bool:
+        return (self.folder / _CURRENT).is_file()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock while building, so two processes never write at once."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / _LOCK, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def load(self) -> ChunkIndex:
+        """Load the live version; IndexLoadError when it is missing or damaged."""
+        if not self.exists():
+            raise IndexLoadError(f"no index in {self.folder} — run `rag index` to build it")
+        damaged = f"the index in {self.folder} is damaged"
+        fix = "run `rag index --rebuild` to rebuild it from the articles"
+        try:
+            version = (self.folder / _CURRENT).read_text(encoding="utf-8").strip()
+            folder = self.folder / version
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise IndexLoadError(f"the index in {self.folder} has an old format — {fix}")
+            with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
+                chunks = []
+                for line in fh:
+                    record = json.loads(line)
+                    record["sentences"] = tuple(tuple(s) for s in record["sentences"])
+                    chunks.append(Chunk(**record))
+            vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+            faiss_index = faiss.read_index(str(folder / "faiss.index"))
+            documents = {d: DocumentInfo(**info) for d, info in manifest["documents"].items()}
+        except IndexLoadError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            # json, numpy and faiss each report damage with their own types.
+            raise IndexLoadError(f"{damaged} ({type(exc).__name__}: {str(exc)[:120]}) — {fix}") from None
+        n = len(chunks)
+        if vectors.shape != (n, manifest.get("dimension")) or faiss_index.ntotal != n or manifest.get("n_chunks") != n:
+            raise IndexLoadError(f"{damaged} (its files disagree on the number of chunks) — {fix}")
+        return ChunkIndex(chunks, vectors, documents, manifest, faiss_index)
+
+    def save(self, index: ChunkIndex) -> None:
+        """Write `index` as a new version and switch to it atomically."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        tmp = self.folder / f".tmp-{version}"
+        tmp.mkdir()
+        try:
+            (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=1, ensure_ascii=False),
+                                               encoding="utf-8")
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+                for chunk in index.chunks:
+                    fh.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+            np.save(tmp / "vectors.npy", index.vectors, allow_pickle=False)
+            faiss.write_index(index.faiss_index, str(tmp / "faiss.index"))
+            for name in _FILES:
+                _fsync(tmp / name)
+            os.rename(tmp, self.folder / version)
+            pointer = self.folder / f".{_CURRENT}.tmp"
+            pointer.write_text(version + "\n", encoding="utf-8")
+            _fsync(pointer)
+            os.replace(pointer, self.folder / _CURRENT)  # the moment the new version goes live
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._remove_old_versions(keep=version)
+
+    def _remove_old_versions(self, keep: str) -> None:
+        for path in self.folder.iterdir():
+            if path.is_dir() and path.name != keep and (path.name.startswith("v-") or path.name.startswith(".tmp-")):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())

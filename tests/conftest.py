@@ -1,0 +1,70 @@
+"""Shared fixtures: a private copy of the seed articles, and deterministic
+fakes for the two models so the logic around them is tested in milliseconds."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import config
+from rag.text import terms
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+class HashEmbedder:
+    """Bag of hashed terms: texts sharing terms get similar vectors."""
+
+    model_id = "test/hash-embedder"
+    dimension = 64
+
+    def __init__(self, salt: str = "") -> None:
+        self.salt = salt
+        self.calls: list[int] = []  # number of texts per encode call
+
+    @property
+    def model_hash(self) -> str:
+        return hashlib.sha256(f"hash-embedder{self.salt}".encode()).hexdigest()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        for row, text in enumerate(texts):
+            for term in terms(text):
+                out[row, int(hashlib.md5((self.salt + term).encode()).hexdigest(), 16) % self.dimension] += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+class FakeGenerator:
+    """Replies with a fixed draft, in a few pieces, and records what it saw."""
+
+    name = "fake-generator"
+
+    def __init__(self, draft: str) -> None:
+        self.draft = draft
+        self.messages: list[list[dict[str, str]]] = []
+
+    def stream(self, messages, stop: threading.Event | None = None):
+        self.messages.append(messages)
+        words = self.draft.split(" ")
+        for i, word in enumerate(words):
+            yield word + (" " if i < len(words) - 1 else "")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder with a copy of the seed articles and no index."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return tmp_path
+
+
+@pytest.fixture
+def settings(project: Path) -> config.Settings:
+    return config.load(root=project, config_file=project / "none.toml", min_dense_score=0.0)

@@ -1,0 +1,111 @@
+import pytest
+
+from rag.chunk import chunk_article
+from rag.cite import check_answer, parse_claims
+from rag.ingest import load_corpus
+from rag.prompts import REFUSAL_TEXT
+from rag.types import Passage
+
+from .conftest import SEEDS
+
+ARTICLES = {a.doc_id: a for a in load_corpus(SEEDS, 2_000_000)[0]}
+JAPAN = "004_8845b63d3c664428"
+
+
+def _passages(*needles: str) -> list[Passage]:
+    """Passages for the chunks containing each needle, in the order given."""
+    out = []
+    for needle in needles:
+        chunk = next(c for a in ARTICLES.values() for c in chunk_article(a, 450, 120) if needle in c.text)
+        out.append(Passage(chunk, ARTICLES[chunk.doc_id].title, 0.1, len(out) + 1, 0.5, 1.0))
+    return out
+
+
+def _assert_quotes_exact(answer):
+    for c in answer.citations:
+        assert ARTICLES[c.doc_id].text[c.start:c.end] == c.quote
+
+
+def test_parse_claims_moves_trailing_markers_and_reads_groups():
+    claims = parse_claims("Korea fell to -0.30 [1, 2]. Japan rose. [3] [Passage 4] Done [9]")
+    assert [c.markers for c in claims] == [(1, 2), (3, 4), (9,)]
+    assert claims[1].text == "Japan rose."
+
+
+def test_supported_answer_cites_the_exact_sentence():
+    passages = _passages("Korea had a net outflow", "Until 2020-2021")
+    answer = check_answer("q", "Japan recorded a net inflow of +0.54 in 2023 [1].", passages)
+    assert not answer.refused
+    assert answer.text == "Japan recorded a net inflow of +0.54 in 2023 [1]."
+    (citation,) = answer.citations
+    assert citation.doc_id == JAPAN and "+0.54" in citation.quote and "2023" in citation.quote
+    _assert_quotes_exact(answer)
+    # The quote is whole sentences: it starts and ends on sentence boundaries.
+    spans = passages[0].chunk.sentences
+    assert citation.start in [s for s, _ in spans] and citation.end in [e for _, e in spans]
+
+
+def test_quote_is_the_one_sentence_when_one_suffices():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("q", "Japan recorded a net inflow of +0.54 [1].", passages)
+    assert answer.citations[0].quote == ("In the same period, Japan recorded a net inflow of +0.54, amounting to "
+                                         "approximately 5.4 individuals for every 100,000.")
+
+
+def test_marker_to_no_passage_is_dropped_and_citation_found():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("q", "Japan recorded +0.54 [7].", passages)
+    assert not answer.refused and [c.marker for c in answer.citations] == [1]
+    assert any("no passage" in n for n in answer.notes)
+
+
+def test_citation_to_unrelated_passage_does_not_stay():
+    passages = _passages("Korea had a net outflow", "In February, the EU allocated")
+    answer = check_answer("q", "The EU allocated approximately $585 million [1][2].", passages)
+    assert [c.doc_id for c in answer.citations] == ["001_b001572057e29601"]
+    assert "585" in answer.citations[0].quote
+
+
+def test_world_knowledge_with_a_bogus_marker_is_refused():
+    passages = _passages("France plans to invest")
+    answer = check_answer("What is the capital of France?", "The capital of France is Paris [1].", passages)
+    assert answer.refused and answer.text == REFUSAL_TEXT and answer.citations == ()
+
+
+def test_invented_figure_is_dropped():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("q", "Japan recorded a net inflow of +0.75 in 2023 [1].", passages)
+    assert answer.refused
+
+
+def test_wrong_sign_is_a_wrong_figure_but_a_missing_sign_is_not():
+    passages = _passages("Korea had a net outflow")
+    assert check_answer("q", "Japan's net inflow was -0.54 [1].", passages).refused
+    assert not check_answer("q", "Korea's net outflow was 0.30 per 10,000 people [1].", passages).refused
+
+
+def test_model_refusal_is_a_refusal():
+    passages = _passages("Korea had a net outflow")
+    assert check_answer("q", "The articles do not say.", passages).refused
+
+
+def test_unsupported_sentence_is_removed_and_markers_renumbered():
+    passages = _passages("In February, the EU allocated", "Korea had a net outflow")
+    draft = "Japan recorded +0.54 [2]. Brazil is the fastest growing market [1]."
+    answer = check_answer("q", draft, passages)
+    assert answer.text == "Japan recorded +0.54 [1]."
+    assert [c.marker for c in answer.citations] == [1] and answer.citations[0].doc_id == JAPAN
+
+
+def test_quote_grows_to_the_neighbour_sentence_holding_a_figure():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("q", "Korea's net outflow was -0.30 per 10,000 people while Japan had +0.54 [1].",
+                          passages)
+    quote = answer.citations[0].quote
+    assert "-0.30" in quote and "+0.54" in quote
+    _assert_quotes_exact(answer)
+
+
+@pytest.mark.parametrize("draft", ["", "   ", "[1]", "Yes."])
+def test_empty_or_contentless_drafts_are_refused(draft):
+    assert check_answer("q", draft, _passages("Korea had a net outflow")).refused

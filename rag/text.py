@@ -79,10 +79,22 @@ _NUMBER_WORDS = {
     "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10",
     "hundred": "100", "thousand": "1000", "million": "million", "billion": "billion",
 }
-# Question words and filler that say nothing about which passage answers.
+# A country's adjective is the country: "Korean talent" is about Korea.
+_DEMONYMS = {
+    "korean": "korea", "japanese": "japan", "chinese": "china", "american": "america", "indian": "india",
+    "israeli": "israel", "french": "franc", "british": "britain", "canadian": "canada",
+    "australian": "australia", "european": "europ", "singaporean": "singapor", "german": "germani",
+}
+# Question words, function words and sentence openers ("However, ...") that
+# say nothing about which passage answers; Lucene's list alone is 33 words.
 _EXTRA_STOPWORDS = frozenset(
     "according article articles say says said tell much many what which who whom whose "
-    "when where why how did does do per cent percent also among".split()
+    "when where why how did does do per cent percent also among about above after again against all "
+    "am any because been before being below between both can could during each few from further had has "
+    "have having he her here hers him his i its itself just me more most my myself nor now only other our "
+    "ours out over own same she should so some than too under until up very we were while would you your "
+    "yes however additionally moreover furthermore overall meanwhile therefore thus still yet even though "
+    "although whereas".split()
 )
 STOPWORDS = frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
 _stemmer = Stemmer.Stemmer("english")
@@ -107,6 +119,8 @@ def _word_terms(word: str) -> tuple[str, ...]:
     lower = word.lower()
     if lower in _NUMBER_WORDS:
         return (_NUMBER_WORDS[lower],)
+    if lower in _DEMONYMS:
+        return (_DEMONYMS[lower],)
     terms = [_stemmer.stemWord(lower)]
     parts = _CAMEL.findall(word) if _INNER_CAPITAL.search(word) else []
     if len(parts) > 1:
@@ -156,3 +170,19 @@ def number_in(number: str, others: set[str]) -> bool:
     but an explicit minus must match a minus: "-0.54" is not "+0.54".
     """
     return number in others or (not number.startswith("-") and "-" + number in others)
+
+
+def names(text: str) -> set[str]:
+    """Terms of the capitalised words of `text` (names, places, acronyms),
+    leaving out a sentence's first word when it is a common one ("The").
+
+    >>> sorted(names("The Korean government hired Bae Gyeong-hun in Seoul."))
+    ['bae', 'gyeong', 'korea', 'seoul']
+    """
+    found: set[str] = set()
+    for start, end in split_sentences(text):
+        for i, token in enumerate(_TOKEN.findall(text[start:end])):
+            if not token[0].isupper() or token.lower() in STOPWORDS:
+                continue
+            found.update(_word_terms(token))
+    return found

@@ -79,6 +79,7 @@ class Answer:
     model: str = ""
     # Why the answer was refused or what was removed; for people and the eval.
     notes: tuple[str, ...] = ()
+    draft: str = ""  # the model's text before checking; "" when the model was not asked
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -52,6 +52,12 @@ def test_quote_is_the_one_sentence_when_one_suffices():
                                          "approximately 5.4 individuals for every 100,000.")
 
 
+def test_wrong_marker_is_moved_to_the_passage_that_backs_the_sentence():
+    passages = _passages("In February, the EU allocated", "Korea had a net outflow")
+    answer = check_answer("q", "Japan recorded a net inflow of +0.54 [1].", passages)
+    assert [c.doc_id for c in answer.citations] == [JAPAN] and answer.draft.endswith("[1].")
+
+
 def test_marker_to_no_passage_is_dropped_and_citation_found():
     passages = _passages("Korea had a net outflow")
     answer = check_answer("q", "Japan recorded +0.54 [7].", passages)
@@ -82,6 +88,15 @@ def test_wrong_sign_is_a_wrong_figure_but_a_missing_sign_is_not():
     passages = _passages("Korea had a net outflow")
     assert check_answer("q", "Japan's net inflow was -0.54 [1].", passages).refused
     assert not check_answer("q", "Korea's net outflow was 0.30 per 10,000 people [1].", passages).refused
+
+
+def test_a_name_missing_from_the_passage_sinks_the_sentence():
+    passages = _passages("The Japanese government has made")
+    japan = "The Japanese government made the cultivation of AI talents a central agenda [1]."
+    assert not check_answer("q", japan, passages).refused
+    korea = "The Korean government made the cultivation of AI talents a central agenda [1]."
+    answer = check_answer("q", korea, passages)
+    assert answer.refused and "korea" in answer.notes[-1]
 
 
 def test_model_refusal_is_a_refusal():

@@ -33,6 +33,10 @@ class TextEmbedder(Protocol):
     @property
     def model_hash(self) -> str: ...
 
+    def load(self) -> None:
+        """Load the model now rather than at the first `encode`."""
+        ...
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dimension) float32, L2-normalised rows."""
         ...
@@ -74,6 +78,9 @@ class Embedder:
                     digest.update(block)
             self._hash = digest.hexdigest()
         return self._hash
+
+    def load(self) -> None:
+        self._load()
 
     def _load(self):
         with self._lock:

@@ -24,6 +24,10 @@ class DraftGenerator(Protocol):
 
     name: str
 
+    def load(self) -> None:
+        """Load the model now rather than at the first `stream`."""
+        ...
+
     def stream(self, messages: list[dict[str, str]], stop: threading.Event | None = None) -> Iterator[str]:
         """Yield pieces of the reply to `messages` as they are decoded."""
         ...

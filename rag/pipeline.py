@@ -157,6 +157,23 @@ class Assistant:
         """The passages the model would see for `question`, best first."""
         return self._ready_retriever().retrieve(self._check_question(question), self.settings.top_k)
 
+    def _off_topic(self, retriever: Retriever, question: str, passages: list[Passage]) -> str:
+        """Why the passages cannot be about the question, or "" when they may be.
+
+        The model is not asked then: a small model answers world-knowledge
+        questions from memory when given unrelated passages.
+        """
+        s = self.settings
+        if not passages:
+            return "the index has no passages"
+        best = max(p.dense_score for p in passages)
+        if best < s.min_dense_score:
+            return f"no passage is close to the question (best similarity {best:.2f})"
+        coverage = retriever.coverage(question, passages)
+        if coverage < s.min_question_coverage and best < s.confident_dense_score:
+            return f"the passages lack most of the question's terms (coverage {coverage:.2f})"
+        return ""
+
     def stream(self, question: str, stop: threading.Event | None = None) -> Iterator[str | Answer]:
         """Yield the draft as it is written (str pieces), then the checked Answer.
 
@@ -168,12 +185,12 @@ class Assistant:
         started = time.perf_counter()
         passages = retriever.retrieve(question, self.settings.top_k)
         timings = {"retrieve": time.perf_counter() - started}
-        if not passages or max(p.dense_score for p in passages) < self.settings.min_dense_score:
+        off_topic = self._off_topic(retriever, question, passages)
+        if off_topic:
             timings["generate"] = 0.0
             timings["total"] = time.perf_counter() - started
             yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
-                         timings=timings, model=self.settings.model,
-                         notes=("no passage is close enough to the question",))
+                         timings=timings, model=self.settings.model, notes=(off_topic,))
             return
         messages = answer_messages(question, [(p.title, p.chunk.text) for p in passages])
         pieces: list[str] = []

@@ -8,6 +8,8 @@ by reciprocal rank fusion, which needs no score calibration between them.
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 
 import bm25s
 import faiss
@@ -40,8 +42,26 @@ class Retriever:
         # two-thread OpenMP pool on a 2-core machine.
         faiss.omp_set_num_threads(1)
         self._bm25 = bm25s.BM25()
+        chunk_terms = [terms(c.text) for c in index.chunks]
         if index.chunks:
-            self._bm25.index([terms(c.text) for c in index.chunks], show_progress=False)
+            self._bm25.index(chunk_terms, show_progress=False)
+        self._document_frequency = Counter(t for ts in chunk_terms for t in set(ts))
+
+    def _idf(self, term: str) -> float:
+        # A term no chunk contains weighs most: it is what the question is about
+        # and what the articles lack ("FIFA").
+        n = len(self.index.chunks)
+        return math.log(1 + n / (self._document_frequency.get(term, 0) + 0.5))
+
+    def coverage(self, question: str, passages: list[Passage]) -> float:
+        """Share of the question's terms, weighted by rarity, found in `passages`
+        (0..1). Low coverage means the passages are about something else."""
+        wanted = set(terms(question))
+        if not wanted:
+            return 0.0
+        found = set().union(*(terms(p.chunk.text) for p in passages)) if passages else set()
+        total = sum(self._idf(t) for t in wanted)
+        return sum(self._idf(t) for t in wanted & found) / total
 
     def _lexical_scores(self, question_terms: list[str]) -> np.ndarray:
         known = [t for t in question_terms if t in self._bm25.vocab_dict]

@@ -73,4 +73,5 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(project: Path) -> config.Settings:
-    return config.load(root=project, config_file=project / "none.toml", min_dense_score=0.0)
+    return config.load(root=project, config_file=project / "none.toml", min_dense_score=0.0,
+                       min_question_coverage=0.0)

@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 
 import pytest
@@ -67,13 +68,24 @@ def test_unknown_model_name_is_rejected_up_front(settings):
         Assistant(settings, model="gpt-5", embedder=HashEmbedder())
 
 
-def test_irrelevant_question_is_refused_without_the_model(settings):
-    import dataclasses
-
-    strict = dataclasses.replace(settings, min_dense_score=0.99)
-    assistant = _assistant(strict)
+@pytest.mark.parametrize("gate, reason", [
+    (dict(min_dense_score=0.99), "best similarity"),
+    (dict(min_question_coverage=0.9, confident_dense_score=0.99), "coverage 0."),
+])
+def test_off_topic_question_is_refused_without_the_model(settings, gate, reason):
+    assistant = _assistant(dataclasses.replace(settings, **gate))
     answer = assistant.ask("Who won the 2022 FIFA World Cup?")
     assert answer.refused and assistant._generator.messages == [] and answer.passages
+    assert reason in answer.notes[0]
+
+
+def test_question_coverage_weighs_missing_rare_terms(settings):
+    assistant = _assistant(settings)
+    retriever = assistant._ready_retriever()
+    on_topic = "What was Japan's net inflow of AI talent?"
+    off_topic = "Who won the FIFA World Cup?"
+    assert retriever.coverage(on_topic, retriever.retrieve(on_topic, 4)) == 1.0
+    assert retriever.coverage(off_topic, retriever.retrieve(off_topic, 4)) < 0.5
 
 
 def test_add_article_indexes_it_and_bad_files_change_nothing(settings, tmp_path):

@@ -87,9 +87,13 @@ class Embedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
+                from .models import transformers_progress
+
                 started = time.perf_counter()
                 try:
-                    self._model = SentenceTransformer(str(_model_folder()), device="cpu", local_files_only=True)
+                    with transformers_progress(False):  # a 0.1 s load needs no progress bar
+                        self._model = SentenceTransformer(str(_model_folder()), device="cpu",
+                                                          local_files_only=True)
                 except ModelLoadError:
                     raise
                 except Exception as exc:  # a damaged package surfaces as many error types

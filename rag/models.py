@@ -207,7 +207,7 @@ def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pa
     if _is_complete(final, spec):
         return final
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _build_lock(cache_dir, spec):
+    with _build_lock(cache_dir):
         # Another process may have finished it while we waited for the lock.
         if _is_complete(final, spec):
             return final
@@ -243,13 +243,14 @@ def load_model(
     dtype = dtype if dtype is not None else pick_dtype()
     folder = ensure_cached(spec, cache_dir, progress)
     try:
-        return _load_folder(folder, dtype, progress)
+        # Loading the finished folder takes seconds: no progress bars for it.
+        return _load_folder(folder, dtype, progress=False)
     except _BROKEN_CACHE_ERRORS as first_error:
         logger.warning("cache of %s in %s fails to load (%s); rebuilding it", spec.name, folder, first_error)
         _discard(spec, Path(cache_dir), folder)
         folder = ensure_cached(spec, cache_dir, progress)
         try:
-            return _load_folder(folder, dtype, progress)
+            return _load_folder(folder, dtype, progress=False)
         except _BROKEN_CACHE_ERRORS as error:
             raise ModelLoadError(
                 f"model {spec.name!r} fails to load from its cache folder {folder} even after a rebuild "
@@ -267,7 +268,7 @@ def _is_complete(folder: Path, spec: ModelSpec) -> bool:
 
 
 @contextlib.contextmanager
-def _build_lock(cache_dir: Path, spec: ModelSpec) -> Iterator[None]:
+def _build_lock(cache_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the cache directory: builds take minutes and gigabytes, so never two at once."""
     with open(cache_dir / _LOCK_NAME, "a") as lock_file:
         try:
@@ -294,7 +295,7 @@ def _remove_leftovers(cache_dir: Path, final: Path) -> None:
 
 def _discard(spec: ModelSpec, cache_dir: Path, folder: Path) -> None:
     """Delete a cache folder that failed to load, under the lock so no build is half-way through."""
-    with _build_lock(cache_dir, spec):
+    with _build_lock(cache_dir):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -342,7 +343,7 @@ def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
-    with _transformers_progress(progress), _hide_packed_dtype_warning():
+    with transformers_progress(progress), _hide_packed_dtype_warning():
         # Tokenizer (~15 s) and weights (~35 s for the 0.5B) are both rebuilt from the GGUF.
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=_CACHE_DTYPE)
@@ -361,7 +362,7 @@ def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
     plain.load_state_dict(quantized.state_dict(), strict=True, assign=True)
     plain.generation_config = quantized.generation_config
     del quantized
-    with _transformers_progress(progress):
+    with transformers_progress(progress):
         plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
     del plain
@@ -391,7 +392,7 @@ def _load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[Any,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
-    with _transformers_progress(progress):
+    with transformers_progress(progress):
         model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True)
     # A missing tensor would be left at its random initial value: the model would
     # load without error and write nonsense. (A tied lm_head is not reported missing.)
@@ -411,7 +412,7 @@ def _load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[Any,
 
 
 @contextlib.contextmanager
-def _transformers_progress(progress: bool) -> Iterator[None]:
+def transformers_progress(progress: bool) -> Iterator[None]:
     """Silence transformers' own progress bars when the caller asked for none, then restore them."""
     from transformers.utils import logging as hf_logging
 

@@ -299,6 +299,18 @@ def test_load_model_gives_up_after_one_rebuild_and_names_the_folder(tmp_path: Pa
     assert len(fake_dequantize) == 2
 
 
+def test_load_model_does_not_rebuild_for_unrelated_errors(tmp_path: Path, fake_packages: Path,
+                                                         fake_dequantize: list[bytes],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def load_folder(folder: Path, dtype: torch.dtype, progress: bool) -> tuple[str, str]:
+        raise MemoryError
+
+    monkeypatch.setattr(models, "_load_folder", load_folder)
+    with pytest.raises(MemoryError):
+        load_model(_fake_spec(), tmp_path, progress=False)
+    assert len(fake_dequantize) == 1  # a rebuild would not cure it, so the cache is kept
+
+
 # --- the real model ----------------------------------------------------------------
 
 

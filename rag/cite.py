@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
-from .text import names, number_in, numbers, split_sentences, terms
+from .text import COUNTRIES, canonical_number, names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -83,12 +83,17 @@ def _quote_span(claim_terms: set[str], claim_numbers: set[str], passage: Passage
     return best_span
 
 
+def _text_of(passage: Passage, span: tuple[int, int]) -> str:
+    return passage.chunk.text[span[0] - passage.chunk.start:span[1] - passage.chunk.start]
+
+
 def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
     `passages` are in prompt order: marker [n] means passages[n-1].
     """
     notes: list[str] = []
+    question_terms = set(terms(question))
     passage_terms = [set(terms(p.chunk.text)) for p in passages]
     passage_numbers = [numbers(p.chunk.text) for p in passages]
     kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
@@ -98,6 +103,7 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             continue
         claim_terms = set(terms(claim.text))
         claim_numbers = numbers(claim.text)
+        unsigned = {canonical_number(n) for n in claim_numbers}  # as they appear among terms
         claim_names = names(claim.text)
         valid = [m for m in claim.markers if 1 <= m <= len(passages)]
         if len(valid) < len(claim.markers):
@@ -111,27 +117,41 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             # A passage that shares none of the claim's figures does not back it.
             return shared if shared and (not claim_numbers or figures(i)) else set()
 
+        def unbacked(cited: list[int]) -> list[str]:
+            """What `cited` fails to back: figures, names, or too few terms."""
+            if not cited:
+                return ["no passage"]
+            quoted = [_quote_span(claim_terms, unsigned, passages[i]) for i in cited]
+            quote_countries = set().union(*(set(terms(_text_of(passages[i], q))) for i, q in zip(cited, quoted)))
+            backed_terms = set().union(*(passage_terms[i] for i in cited))
+            missing = sorted(claim_numbers - set().union(*(figures(i) for i in cited)))
+            for name in sorted(claim_names - backed_terms):
+                # The question's own subject may go unnamed in the passage
+                # ("40% ... left for overseas" in an article about Korea),
+                # unless the quote names another country instead.
+                if not (name in question_terms and not (quote_countries & COUNTRIES) - claim_names):
+                    missing.append(name)
+            covered = set().union(*(shares(i) for i in cited))
+            if len(covered) < MIN_TERM_COVERAGE * len(claim_terms):
+                missing.append(f"{len(covered)} of {len(claim_terms)} terms")
+            return missing
+
         cited = [m - 1 for m in valid if shares(m - 1)]
         if len(cited) < len(valid):
             notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
-        if not cited:
-            # No marker, or only wrong ones (small models often miscount):
-            # cite the passage that backs the sentence best, if any does.
+        problems = unbacked(cited)
+        if problems:
+            # No marker, or wrong ones (small models often miscount): try each
+            # passage alone, best first, before giving the sentence up.
             ranked = sorted(range(len(passages)), key=lambda i: (-len(figures(i)), -len(shares(i)), i))
-            cited = ranked[:1] if ranked and shares(ranked[0]) else []
-        covered = set().union(*(shares(i) for i in cited)) if cited else set()
-        backed_figures = set().union(*(figures(i) for i in cited)) if cited else set()
-        cited_terms = set().union(*(passage_terms[i] for i in cited)) if cited else set()
-        # Every figure and every name must come from the cited passages: "the
-        # Korean government" backed by a passage about Japan's is not backed.
-        supported = (cited and backed_figures == claim_numbers and claim_names <= cited_terms
-                     and len(covered) >= MIN_TERM_COVERAGE * len(claim_terms))
-        if not supported:
-            missing = sorted((claim_numbers - backed_figures) | (claim_names - cited_terms))
-            detail = f" (not in the cited passages: {', '.join(missing)})" if cited and missing else ""
-            notes.append(f"dropped unsupported sentence: {claim.text!r}{detail}")
+            for i in ranked:
+                if shares(i) and not unbacked([i]):
+                    notes.append(f"cited passage {i + 1} instead of {valid or 'none'} for {claim.text!r}")
+                    cited, problems = [i], []
+                    break
+        if problems:
+            notes.append(f"dropped unsupported sentence: {claim.text!r} (not backed: {', '.join(problems)})")
             continue
-        unsigned = {n.lstrip("-") for n in claim_numbers}  # as they appear among terms
         kept_sentences.append((claim.text, [(i, *_quote_span(claim_terms, unsigned, passages[i]))
                                             for i in cited]))
 
@@ -151,7 +171,7 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             if key not in marker_of:
                 marker_of[key] = len(marker_of) + 1
                 citations.append(Citation(marker=marker_of[key], doc_id=chunk.doc_id, title=passages[i].title,
-                                          quote=chunk.text[start - chunk.start:end - chunk.start],
+                                          quote=_text_of(passages[i], (start, end)),
                                           start=start, end=end, chunk_id=chunk.chunk_id))
             if marker_of[key] not in markers:
                 markers.append(marker_of[key])

@@ -99,7 +99,7 @@ class Assistant:
     def _ready_retriever(self) -> Retriever:
         if self._retriever is None:
             self.index()
-            self._embedder.load()  # so the first question's timings measure only the question
+        self._embedder.load()  # so the first question's timings measure only the question
         assert self._retriever is not None
         return self._retriever
 

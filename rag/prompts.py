@@ -14,8 +14,9 @@ import re
 # abstract rules, hence the worked example of the marker style.
 ANSWER_SYSTEM = (
     "You answer questions about news articles using only the numbered passages given. "
-    "Write one to three short sentences. End every sentence with the number of the passage "
-    "it comes from in square brackets, like this: Japan's figure was +0.54 [2]. "
+    "Answer in one to three complete sentences that name what the figure or fact is about. "
+    "End every sentence with the number of the passage it comes from in square brackets, "
+    "like this: Japan's figure was +0.54 [2]. "
     "Copy names and figures exactly as the passage writes them. "
     "If the passages do not contain the answer, reply only: " + "The articles do not say."
 )

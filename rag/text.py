@@ -101,8 +101,9 @@ _stemmer = Stemmer.Stemmer("english")
 
 
 def canonical_number(token: str) -> str | None:
-    """"+0.30" -> "0.3", "100,000" -> "100000", "3rd" -> "3"; None if not a number."""
-    token = re.sub(r"(st|nd|rd|th)$", "", token.lstrip("+-").replace(",", ""))
+    """"+0.30" -> "0.3", "100,000" -> "100000", "3rd" -> "3", "17%" -> "17";
+    None if not a number."""
+    token = re.sub(r"(st|nd|rd|th|%)$", "", token.lstrip("+-").replace(",", ""))
     try:
         value = Decimal(token)
     except InvalidOperation:
@@ -147,20 +148,29 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     return out
 
 
-def numbers(text: str) -> set[str]:
-    """Canonical numbers written in digits in `text`, keeping a minus sign
-    ("-0.30" -> "-0.3", "+0.54" -> "0.54"). Number words are left out, since
-    "one of the" is rarely a figure.
+_FIGURE = re.compile(r"(?<![\w.])([+-]?)(\d[\d,]*(?:\.\d+)?)(st|nd|rd|th)?(\s*(?:%|percent\b|per cent\b))?",
+                     re.IGNORECASE)
 
-    >>> sorted(numbers("-0.30 per 10,000 and +0.54"))
-    ['-0.3', '0.54', '10000']
+
+def numbers(text: str) -> set[str]:
+    """The figures written in digits in `text`, in a form that keeps what makes
+    them different: a minus sign ("-0.30" -> "-0.3"), a percent ("17%" is not
+    17 employees) and an ordinal ("3rd" is not "3.0"). Number words are left
+    out, since "one of the" is rarely a figure.
+
+    >>> sorted(numbers("-0.30 per 10,000, +0.54, 81.9 percent, the 3rd and 3.0"))
+    ['-0.3', '0.54', '10000', '3', '3rd', '81.9%']
     """
     found = set()
-    for token in _TOKEN.findall(text):
-        if token[0].isdigit() or token[0] in "+-":
-            number = canonical_number(token)
-            if number is not None:
-                found.add("-" + number if token[0] == "-" and number != "0" else number)
+    for sign, digits, ordinal, percent in _FIGURE.findall(text):
+        number = canonical_number(digits)
+        if number is None:
+            continue
+        if ordinal:
+            number += ordinal.lower()
+        elif percent:
+            number += "%"
+        found.add("-" + number if sign == "-" and number != "0" else number)
     return found
 
 
@@ -186,3 +196,10 @@ def names(text: str) -> set[str]:
                 continue
             found.update(_word_terms(token))
     return found
+
+
+# Countries and blocs, as terms. Names of the same kind are what a small model
+# swaps ("Korea" for "Japan"), so citation checking treats them specially.
+COUNTRIES = frozenset(t for name in (
+    "Korea Japan China India Israel France Britain UK Canada Australia Singapore Germany Luxembourg "
+    "Ireland Europe EU Taiwan Vietnam Russia America USA").split() for t in _word_terms(name))

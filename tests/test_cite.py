@@ -99,6 +99,31 @@ def test_a_name_missing_from_the_passage_sinks_the_sentence():
     assert answer.refused and "korea" in answer.notes[-1]
 
 
+def test_percent_and_ordinal_are_not_plain_counts():
+    passages = _passages("For AI companies xAI", "This figure worsened from 0.4")
+    assert check_answer("q", "Anthropic has 17 employees [1].", passages).refused
+    assert not check_answer("q", "Anthropic stands at 17% [1].", passages).refused
+    assert check_answer("q", "Korea ranked 3rd among OECD countries [2].", passages).refused
+
+
+def test_the_questions_country_may_go_unnamed_unless_the_quote_names_another():
+    grads = _passages("about 40% of AI master")
+    question = "What share of AI graduates left Korea as of 2022?"
+    answer = check_answer(question, "About 40% of AI graduates left Korea as of 2022 [1].", grads)
+    assert not answer.refused and "40%" in answer.citations[0].quote
+    japan = _passages("The Japanese government has made")
+    question = "What did the Korean government make a central agenda?"
+    draft = "The Korean government made the cultivation of AI talents a central agenda [1]."
+    assert check_answer(question, draft, japan).refused
+
+
+def test_sentence_moves_to_the_one_passage_that_backs_it():
+    passages = _passages("In February, the EU allocated", "OpenAI, a leader in generative AI")
+    draft = "OpenAI opened its first office in Asia in Tokyo, Japan [1]."
+    answer = check_answer("Where did OpenAI open its first office in Asia?", draft, passages)
+    assert not answer.refused and "Tokyo" in answer.citations[0].quote
+
+
 def test_model_refusal_is_a_refusal():
     passages = _passages("Korea had a net outflow")
     assert check_answer("q", "The articles do not say.", passages).refused

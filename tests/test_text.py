@@ -29,7 +29,8 @@ def test_numbers_are_canonical():
     assert canonical_number("100,000") == "100000"
     assert canonical_number("3rd") == "3"
     assert canonical_number("3.0") == "3"
-    assert numbers("-0.30 per 10,000 in 2023 and 81.9%") == {"-0.3", "10000", "2023", "81.9"}
+    assert numbers("-0.30 per 10,000 in 2023 and 81.9%") == {"-0.3", "10000", "2023", "81.9%"}
+    assert numbers("ranked 3rd, 17 percent, 3.0 and 1.5.") == {"3rd", "17%", "3", "1.5"}
 
 
 def test_terms_match_names_numbers_and_words():

@@ -87,73 +87,92 @@ def _text_of(passage: Passage, span: tuple[int, int]) -> str:
     return passage.chunk.text[span[0] - passage.chunk.start:span[1] - passage.chunk.start]
 
 
+class _Evidence:
+    """The terms and figures of the passages, computed once per draft."""
+
+    def __init__(self, question: str, passages: list[Passage]) -> None:
+        self.passages = passages
+        self.question_terms = set(terms(question))
+        self.terms = [set(terms(p.chunk.text)) for p in passages]
+        self.numbers = [numbers(p.chunk.text) for p in passages]
+
+
+class _ClaimCheck:
+    """Whether given passages back one answer sentence, and why not."""
+
+    def __init__(self, claim: _Claim, evidence: _Evidence) -> None:
+        self.evidence = evidence
+        self.terms = set(terms(claim.text))
+        self.numbers = numbers(claim.text)
+        self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
+        self.names = names(claim.text)
+
+    def figures(self, i: int) -> set[str]:
+        """The claim's figures that passage i states."""
+        return {n for n in self.numbers if number_in(n, self.evidence.numbers[i])}
+
+    def shares(self, i: int) -> set[str]:
+        """Terms passage i shares with the claim; none unless it shares a figure too."""
+        shared = self.terms & self.evidence.terms[i]
+        return shared if shared and (not self.numbers or self.figures(i)) else set()
+
+    def quote(self, i: int) -> tuple[int, int]:
+        return _quote_span(self.terms, self.unsigned, self.evidence.passages[i])
+
+    def unbacked(self, cited: list[int]) -> list[str]:
+        """What the `cited` passages fail to back (figures, names, too few
+        terms); [] when they back the whole claim."""
+        if not cited:
+            return ["no passage"]
+        ev = self.evidence
+        backed_terms = set().union(*(ev.terms[i] for i in cited))
+        missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
+        quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
+        for name in sorted(self.names - backed_terms):
+            # The question's own subject may go unnamed in the passage ("40%
+            # ... left for overseas" in an article about Korea), unless the
+            # quote names another country instead: that is a swap.
+            if name not in ev.question_terms or (quoted & COUNTRIES) - self.names:
+                missing.append(name)
+        covered = set().union(*(self.shares(i) for i in cited))
+        if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
+            missing.append(f"only {len(covered)} of {len(self.terms)} terms")
+        return missing
+
+
 def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
     `passages` are in prompt order: marker [n] means passages[n-1].
     """
     notes: list[str] = []
-    question_terms = set(terms(question))
-    passage_terms = [set(terms(p.chunk.text)) for p in passages]
-    passage_numbers = [numbers(p.chunk.text) for p in passages]
+    evidence = _Evidence(question, passages)
     kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
     for claim in parse_claims(draft):
         if MODEL_REFUSAL.search(claim.text):
             notes.append(f"model said the passages do not answer: {claim.text!r}")
             continue
-        claim_terms = set(terms(claim.text))
-        claim_numbers = numbers(claim.text)
-        unsigned = {canonical_number(n) for n in claim_numbers}  # as they appear among terms
-        claim_names = names(claim.text)
+        check = _ClaimCheck(claim, evidence)
         valid = [m for m in claim.markers if 1 <= m <= len(passages)]
         if len(valid) < len(claim.markers):
             notes.append(f"dropped marker(s) pointing to no passage: {sorted(set(claim.markers) - set(valid))}")
-
-        def figures(i: int) -> set[str]:
-            return {n for n in claim_numbers if number_in(n, passage_numbers[i])}
-
-        def shares(i: int) -> set[str]:
-            shared = claim_terms & passage_terms[i]
-            # A passage that shares none of the claim's figures does not back it.
-            return shared if shared and (not claim_numbers or figures(i)) else set()
-
-        def unbacked(cited: list[int]) -> list[str]:
-            """What `cited` fails to back: figures, names, or too few terms."""
-            if not cited:
-                return ["no passage"]
-            quoted = [_quote_span(claim_terms, unsigned, passages[i]) for i in cited]
-            quote_countries = set().union(*(set(terms(_text_of(passages[i], q))) for i, q in zip(cited, quoted)))
-            backed_terms = set().union(*(passage_terms[i] for i in cited))
-            missing = sorted(claim_numbers - set().union(*(figures(i) for i in cited)))
-            for name in sorted(claim_names - backed_terms):
-                # The question's own subject may go unnamed in the passage
-                # ("40% ... left for overseas" in an article about Korea),
-                # unless the quote names another country instead.
-                if not (name in question_terms and not (quote_countries & COUNTRIES) - claim_names):
-                    missing.append(name)
-            covered = set().union(*(shares(i) for i in cited))
-            if len(covered) < MIN_TERM_COVERAGE * len(claim_terms):
-                missing.append(f"{len(covered)} of {len(claim_terms)} terms")
-            return missing
-
-        cited = [m - 1 for m in valid if shares(m - 1)]
+        cited = [m - 1 for m in valid if check.shares(m - 1)]
         if len(cited) < len(valid):
             notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
-        problems = unbacked(cited)
+        problems = check.unbacked(cited)
         if problems:
             # No marker, or wrong ones (small models often miscount): try each
             # passage alone, best first, before giving the sentence up.
-            ranked = sorted(range(len(passages)), key=lambda i: (-len(figures(i)), -len(shares(i)), i))
+            ranked = sorted(range(len(passages)), key=lambda i: (-len(check.figures(i)), -len(check.shares(i)), i))
             for i in ranked:
-                if shares(i) and not unbacked([i]):
+                if check.shares(i) and not check.unbacked([i]):
                     notes.append(f"cited passage {i + 1} instead of {valid or 'none'} for {claim.text!r}")
                     cited, problems = [i], []
                     break
         if problems:
             notes.append(f"dropped unsupported sentence: {claim.text!r} (not backed: {', '.join(problems)})")
             continue
-        kept_sentences.append((claim.text, [(i, *_quote_span(claim_terms, unsigned, passages[i]))
-                                            for i in cited]))
+        kept_sentences.append((claim.text, [(i, *check.quote(i)) for i in cited]))
 
     if not kept_sentences:
         return Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),

@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from typing import Iterator, Protocol
+from typing import Protocol
+from collections.abc import Iterator
 
 from . import models
 from .errors import RagError

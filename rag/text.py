@@ -184,16 +184,14 @@ def number_in(number: str, others: set[str]) -> bool:
 
 def names(text: str) -> set[str]:
     """Terms of the capitalised words of `text` (names, places, acronyms),
-    leaving out a sentence's first word when it is a common one ("The").
+    leaving out capitalised common words ("The", "However").
 
     >>> sorted(names("The Korean government hired Bae Gyeong-hun in Seoul."))
     ['bae', 'gyeong', 'korea', 'seoul']
     """
     found: set[str] = set()
-    for start, end in split_sentences(text):
-        for i, token in enumerate(_TOKEN.findall(text[start:end])):
-            if not token[0].isupper() or token.lower() in STOPWORDS:
-                continue
+    for token in _TOKEN.findall(text):
+        if token[0].isupper() and token.lower() not in STOPWORDS:
             found.update(_word_terms(token))
     return found
 

@@ -63,11 +63,21 @@ class Retriever:
         total = sum(self._idf(t) for t in wanted)
         return sum(self._idf(t) for t in wanted & found) / total
 
-    def _lexical_scores(self, question_terms: list[str]) -> np.ndarray:
-        known = [t for t in question_terms if t in self._bm25.vocab_dict]
+    def _lexical_scores(self, question: str) -> np.ndarray:
+        known = [t for t in terms(question) if t in self._bm25.vocab_dict]
         if not known:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    @staticmethod
+    def _top(scores: np.ndarray, k: int) -> list[int]:
+        """Positions of the k best positive scores, best first."""
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:k] if scores[i] > 0]
+
+    def lexical(self, question: str, k: int) -> list[tuple[int, float]]:
+        """BM25 top-k as (chunk position, score), only chunks sharing a term."""
+        scores = self._lexical_scores(question)
+        return [(i, float(scores[i])) for i in self._top(scores, k)]
 
     def retrieve(self, question: str, top_k: int) -> list[Passage]:
         """The `top_k` best passages for `question`, best first."""
@@ -76,18 +86,17 @@ class Retriever:
             return []
         query = self.embedder.encode([question])[0]
         dense = self.index.search(query, self.candidates_k)
-        lexical = self._lexical_scores(terms(question))
-        lexical_order = [int(i) for i in np.argsort(-lexical, kind="stable")[: self.candidates_k] if lexical[i] > 0]
+        lexical_scores = self._lexical_scores(question)
 
         fused: dict[int, float] = {}
-        for ranking in ([i for i, _ in dense], lexical_order):
+        for ranking in ([i for i, _ in dense], self._top(lexical_scores, self.candidates_k)):
             for rank, position in enumerate(ranking, start=1):
                 fused[position] = fused.get(position, 0.0) + 1.0 / (self.rrf_k + rank)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
         # Cosine for every chosen chunk, including those only BM25 found.
-        cosine = self.index.vectors[best] @ query if best else []
+        cosine = self.index.vectors[best] @ query
         return [
             Passage(chunk=chunks[i], title=self.index.documents[chunks[i].doc_id].title, score=fused[i],
-                    rank=rank, dense_score=float(cosine[rank - 1]), lexical_score=float(lexical[i]))
+                    rank=rank, dense_score=float(cosine[rank - 1]), lexical_score=float(lexical_scores[i]))
             for rank, i in enumerate(best, start=1)
         ]

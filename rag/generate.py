@@ -59,7 +59,8 @@ class Generator:
         self.spec = models.get_spec(name)  # ConfigError for an unknown name, before any loading
         self.name = self.spec.name
         self.cache_dir = cache_dir
-        self.threads = threads or os.cpu_count() or 1
+        # Cores this process may use (a container may allow fewer than exist).
+        self.threads = threads or len(os.sched_getaffinity(0))
         self.max_new_tokens = max_new_tokens
         self.prompt_lookup_tokens = prompt_lookup_tokens
         self.progress = progress

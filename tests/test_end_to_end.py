@@ -61,6 +61,22 @@ def test_out_of_corpus_questions_are_refused(assistant, question):
     assert answer.refused and answer.citations == () and "don't cover" in answer.text
 
 
+def test_stop_ends_generation_and_abandoned_streams_free_the_model(assistant):
+    import threading
+
+    stop = threading.Event()
+    items = []
+    for item in assistant.stream("Why do Korean AI researchers leave for the U.S.?", stop=stop):
+        items.append(item)
+        stop.set()  # after the first piece
+    answer = items[-1]
+    assert "stopped by the user" in answer.notes and len(items) <= 4
+    stream = assistant.stream(FACTS[0][0])
+    next(stream)
+    stream.close()  # a reader that goes away mid-answer
+    assert "0.54" in assistant.ask(FACTS[0][0]).text
+
+
 def test_command_line_answers_with_json(tmp_path):
     env = dict(os.environ, RAG_HOME=str(tmp_path))
     (tmp_path / "seeds").symlink_to(SEEDS)

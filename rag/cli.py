@@ -52,7 +52,25 @@ def _parser() -> argparse.ArgumentParser:
 
     add = sub.add_parser("add", help="add article files (.txt/.md) and index them")
     add.add_argument("files", nargs="+", type=Path)
+
+    # Tools with their own modules; each defines add_arguments(parser) and
+    # main(args, settings) -> exit code, imported only when used.
+    for name, help_text in _TOOLS.items():
+        _tool(name).add_arguments(sub.add_parser(name, help=help_text))
     return parser
+
+
+_TOOLS = {
+    "chat": "start the chat app in the browser",
+    "eval": "run the eval suite and write a report",
+    "bench": "measure speed: cold start, first token, whole answer",
+}
+
+
+def _tool(name: str):
+    import importlib
+
+    return importlib.import_module({"chat": ".app", "eval": ".evaluate", "bench": ".bench"}[name], __package__)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -63,6 +81,8 @@ def run(argv: list[str] | None = None) -> int:
 
     try:
         settings = config.load(args.config, model=getattr(args, "model", None), top_k=getattr(args, "top_k", None))
+        if args.command in _TOOLS:
+            return _tool(args.command).main(args, settings)
         assistant = Assistant(settings)
         if args.command == "index":
             print(assistant.index(rebuild=args.rebuild))

@@ -173,16 +173,20 @@ class Assistant:
             return f"the passages lack most of the question's terms (coverage {coverage:.2f})"
         return ""
 
-    def stream(self, question: str, stop: threading.Event | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, stop: threading.Event | None = None,
+               passages: list[Passage] | None = None) -> Iterator[str | Answer]:
         """Yield the draft as it is written (str pieces), then the checked Answer.
 
         The final Answer may differ from the draft: unsupported sentences and
-        citations are removed and markers renumbered.
+        citations are removed and markers renumbered. `passages` from an
+        earlier `retrieve(question)` are used as they are, so a caller can
+        show the sources before the answer is written.
         """
         question = self._check_question(question)
         retriever = self._ready_retriever()
         started = time.perf_counter()
-        passages = retriever.retrieve(question, self.settings.top_k)
+        if passages is None:
+            passages = retriever.retrieve(question, self.settings.top_k)
         timings = {"retrieve": time.perf_counter() - started}
         off_topic = self._off_topic(retriever, question, passages)
         if off_topic:

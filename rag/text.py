@@ -97,6 +97,19 @@ _EXTRA_STOPWORDS = frozenset(
     "although whereas".split()
 )
 STOPWORDS = frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
+# One name, several spellings: "the U.S." and "the United States" are one
+# country to BM25 and to citation checks ("U.S." would otherwise be "u", "s").
+_SAME_NAME = [
+    (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?|\bUnited States(?: of America)?\b|\bUSA?\b"), "America"),
+    (re.compile(r"\bU\.\s?K\.|\bUnited Kingdom\b|\bUK\b"), "Britain"),
+    (re.compile(r"\bEuropean Union\b|\bE\.U\.|\bEU\b"), "EU"),
+]
+
+
+def _same_names(text: str) -> str:
+    for pattern, name in _SAME_NAME:
+        text = pattern.sub(name, text)
+    return text
 _stemmer = Stemmer.Stemmer("english")
 
 
@@ -136,7 +149,7 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     ['japan', 'record', 'net', 'inflow', '0.54', '2023']
     """
     out: list[str] = []
-    for token in _TOKEN.findall(text):
+    for token in _TOKEN.findall(_same_names(text)):
         if token[0].isdigit() or token[0] in "+-":
             number = canonical_number(token)
             if number is not None:
@@ -190,7 +203,7 @@ def names(text: str) -> set[str]:
     ['bae', 'gyeong', 'korea', 'seoul']
     """
     found: set[str] = set()
-    for token in _TOKEN.findall(text):
+    for token in _TOKEN.findall(_same_names(text)):
         if token[0].isupper() and token.lower() not in STOPWORDS:
             found.update(_word_terms(token))
     return found

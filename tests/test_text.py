@@ -1,4 +1,4 @@
-from rag.text import canonical_number, numbers, split_sentences, terms
+from rag.text import canonical_number, names, numbers, split_sentences, terms
 
 
 def _sentences(text):
@@ -38,3 +38,9 @@ def test_terms_match_names_numbers_and_words():
     assert terms("third") == ["3"]
     assert terms("Japan's") == ["japan"]
     assert "the" not in terms("the capital of France")
+
+
+def test_spellings_of_one_country_are_one_term():
+    assert terms("the U.S. and the United States") == ["america", "america"]
+    assert terms("the European Union") == terms("the EU") == ["eu"]
+    assert names("The U.K. government") == names("The United Kingdom government") == {"britain"}

@@ -1,0 +1,331 @@
+"""`rag eval`: run the real pipeline over the eval set and score it.
+
+Owns the eval item format (described in eval/README.md), the metrics and the
+report. The metrics are deterministic and computed from the Answer alone, so
+the same answer always scores the same; they are independent of the checks in
+`cite.py` except for sharing `text.py`'s idea of a term, a figure and a name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import statistics
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .cite import parse_claims
+from .errors import BadInput
+from .text import names, number_in, numbers, terms
+
+log = logging.getLogger(__name__)
+
+KINDS = ("fact", "refuse", "multi")
+SPLITS = ("dev", "test")
+# Share of an answer sentence's terms its quote must contain for the citation
+# to count as supporting it (the figures and names must all be there).
+MIN_QUOTE_TERM_SHARE = 0.5
+# Retrieval is scored over this many ranks, so MRR sees past top_k.
+RANK_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class Gold:
+    doc: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    kind: str
+    split: str
+    question: str
+    facts: tuple[tuple[str, ...], ...] = ()  # each fact: its aliases
+    gold: tuple[Gold, ...] = ()
+    note: str = ""
+
+
+def default_eval_dir() -> Path:
+    return config.default_root() / "eval"
+
+
+def load_items(eval_dir: Path, split: str | None = None) -> list[Item]:
+    """Read every `items/*.jsonl` file; BadInput names the file and line of a bad item."""
+    items: list[Item] = []
+    for path in sorted((eval_dir / "items").glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {number}"
+            try:
+                raw = json.loads(line)
+                item = Item(id=raw["id"], kind=raw["kind"], split=raw["split"], question=raw["question"],
+                            facts=tuple(tuple(aliases) for aliases in raw.get("facts", ())),
+                            gold=tuple(Gold(g["doc"], g["quote"]) for g in raw.get("gold", ())),
+                            note=raw.get("note", ""))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise BadInput(f"{where}: not a valid eval item ({exc})") from None
+            if item.kind not in KINDS or item.split not in SPLITS:
+                raise BadInput(f"{where}: kind must be one of {KINDS} and split one of {SPLITS}")
+            items.append(item)
+    return [i for i in items if split is None or i.split == split]
+
+
+# --- matching facts --------------------------------------------------------
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "−": "-", "–": "-"})
+
+
+def alias_pattern(alias: str) -> re.Pattern[str]:
+    """A regex for one alias: `re:...` as written, otherwise the literal text
+    as a whole word or number (`0.54` matches `+0.54`, not `10.54` or `0.541`)."""
+    if alias.startswith("re:"):
+        return re.compile(alias[3:], re.IGNORECASE)
+    literal = re.escape(alias.translate(_QUOTES))
+    return re.compile(rf"(?<![\w.]){literal}(?![\w]|[.,]\d)", re.IGNORECASE)
+
+
+def missing_facts(item: Item, text: str) -> list[str]:
+    """The first alias of each required fact that `text` does not state."""
+    text = text.translate(_QUOTES)
+    return [aliases[0] for aliases in item.facts if not any(alias_pattern(a).search(text) for a in aliases)]
+
+
+# --- scoring one answer ----------------------------------------------------
+
+def quote_supports(sentence: str, quote: str, question: str = "") -> bool:
+    """Whether `quote` carries `sentence`: all its figures and names, and at
+    least half of its terms. A name the question itself gives may go unnamed
+    in the quote ("the country" for Korea)."""
+    quote_terms = set(terms(quote))
+    if any(not number_in(n, numbers(quote)) for n in numbers(sentence)):
+        return False
+    if names(sentence) - quote_terms - set(terms(question)):
+        return False
+    sentence_terms = set(terms(sentence))
+    return not sentence_terms or len(sentence_terms & quote_terms) >= MIN_QUOTE_TERM_SHARE * len(sentence_terms)
+
+
+@dataclass
+class Result:
+    """One item's outcome; the fields the report tables show."""
+
+    id: str
+    kind: str
+    question: str
+    refused: bool
+    answer: str
+    seconds: float
+    correct: bool  # fact/multi: all facts, not refused; refuse: refused
+    missing: list[str] = field(default_factory=list)
+    sentences: int = 0  # answer sentences
+    supported_sentences: int = 0  # sentences with at least one supporting citation
+    citations: int = 0  # (sentence, citation) pairs
+    supporting_citations: int = 0
+    cites_gold: bool | None = None  # None when refused or not a fact/multi item
+    gold_ranks: list[int | None] = field(default_factory=list)  # rank of each gold quote's chunk
+    cited_docs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _gold_rank(gold: Gold, ranked_chunks: list[Any]) -> int | None:
+    """1-based rank of the first retrieved chunk overlapping the gold quote."""
+    for rank, chunk in enumerate(ranked_chunks, start=1):
+        if chunk.doc_id != gold.doc:
+            continue
+        text = chunk.text
+        # The quote may span chunks: overlap by one of its sentences suffices.
+        if gold.quote in text or text in gold.quote or any(
+                part.strip() and part.strip() in text for part in re.split(r"(?<=[.!?])\s+", gold.quote)):
+            return rank
+    return None
+
+
+def score(item: Item, answer: Any, ranked_chunks: list[Any]) -> Result:
+    """Score one Answer against its item; `ranked_chunks` are the retriever's
+    best RANK_DEPTH chunks for the question."""
+    by_marker = {c.marker: c for c in answer.citations}
+    result = Result(id=item.id, kind=item.kind, question=item.question, refused=answer.refused,
+                    answer=answer.text, seconds=answer.timings.get("total", 0.0), correct=False,
+                    cited_docs=sorted({c.doc_id for c in answer.citations}), notes=list(answer.notes))
+    if item.kind == "refuse":
+        result.correct = answer.refused
+    else:
+        result.missing = missing_facts(item, answer.text)
+        result.correct = not answer.refused and not result.missing
+        result.gold_ranks = [_gold_rank(g, ranked_chunks) for g in item.gold]
+        if not answer.refused:
+            cited = set(result.cited_docs)
+            result.cites_gold = {g.doc for g in item.gold} <= cited
+    if not answer.refused:
+        for claim in parse_claims(answer.text):
+            result.sentences += 1
+            quotes = [by_marker[m].quote for m in claim.markers if m in by_marker]
+            supporting = sum(quote_supports(claim.text, q, item.question) for q in quotes)
+            result.citations += len(quotes)
+            result.supporting_citations += supporting
+            result.supported_sentences += supporting > 0
+    return result
+
+
+# --- the whole run ---------------------------------------------------------
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
+
+
+def metrics(results: list[Result], top_k: int) -> dict[str, float | None]:
+    """The report's figures, each 0..1 except seconds; None when undefined."""
+    answerable = [r for r in results if r.kind != "refuse"]
+    refused = [r for r in results if r.refused]
+    should_refuse = [r for r in results if r.kind == "refuse"]
+    answered = [r for r in answerable if not r.refused]
+    ranks = [rank for r in answerable for rank in r.gold_ranks]
+    seconds = [r.seconds for r in results]
+    return {
+        "answer_accuracy": _ratio(sum(r.correct for r in answerable), len(answerable)),
+        "refusal_precision": _ratio(sum(r.kind == "refuse" for r in refused), len(refused)),
+        "refusal_recall": _ratio(sum(r.refused for r in should_refuse), len(should_refuse)),
+        "citation_precision": _ratio(sum(r.supporting_citations for r in results), sum(r.citations for r in results)),
+        "citation_recall": _ratio(sum(r.supported_sentences for r in results), sum(r.sentences for r in results)),
+        "gold_document_rate": _ratio(sum(bool(r.cites_gold) for r in answered), len(answered)),
+        "retrieval_recall_at_k": _ratio(sum(rank is not None and rank <= top_k for rank in ranks), len(ranks)),
+        "retrieval_mrr": _ratio(sum(1 / rank for rank in ranks if rank is not None and rank <= RANK_DEPTH), len(ranks)),
+        "seconds_p50": _percentile(seconds, 50),
+        "seconds_p95": _percentile(seconds, 95),
+    }
+
+
+def run_eval(items: list[Item], assistant: Any, progress: bool = False) -> list[Result]:
+    """Ask every item's question of `assistant` and score the answers."""
+    from tqdm import tqdm
+
+    assistant.warm_up()
+    retriever = assistant._ready_retriever()
+    results = []
+    for item in tqdm(items, desc="eval", unit="question", disable=not progress):
+        answer = assistant.ask(item.question)
+        ranked = [p.chunk for p in retriever.retrieve(item.question, RANK_DEPTH)]
+        results.append(score(item, answer, ranked))
+    return results
+
+
+def load_thresholds(eval_dir: Path) -> dict[str, float]:
+    """Minimum (or, for `seconds_*`, maximum) figures from eval/thresholds.toml."""
+    path = eval_dir / "thresholds.toml"
+    with path.open("rb") as f:
+        return {k: float(v) for k, v in tomllib.load(f).get("test", {}).items()}
+
+
+def below_thresholds(figures: dict[str, float | None], thresholds: dict[str, float]) -> list[str]:
+    """One line per figure that misses its threshold."""
+    failures = []
+    for name, limit in thresholds.items():
+        value = figures.get(name)
+        if value is None:
+            continue
+        worse = value > limit if name.startswith("seconds") else value < limit
+        if worse:
+            failures.append(f"{name} = {value:.3f} (threshold {limit:.3f})")
+    return failures
+
+
+def _fmt(value: float | None, seconds: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f} s" if seconds else f"{100 * value:.1f}%"
+
+
+def render_markdown(figures: dict[str, float | None], results: list[Result], header: dict[str, Any]) -> str:
+    lines = [f"# Eval report: {header['split']} split, {header['model']}", "",
+             f"{header['items']} items ({header['counts']}); top_k {header['top_k']}; {header['when']}", "",
+             "| figure | value |", "|---|---|"]
+    lines += [f"| {name} | {_fmt(value, name.startswith('seconds'))} |" for name, value in figures.items()]
+    failures = [r for r in results if not r.correct or r.supporting_citations < r.citations
+                or r.supported_sentences < r.sentences or r.cites_gold is False
+                or any(rank is None or rank > header["top_k"] for rank in r.gold_ranks)]
+    lines += ["", f"## Items with a failure ({len(failures)})", "",
+              "| id | kind | what failed | answer |", "|---|---|---|---|"]
+    for r in failures:
+        what = []
+        if not r.correct:
+            what.append("refused" if r.refused else ("answered" if r.kind == "refuse" else f"missing {r.missing}"))
+        if r.supporting_citations < r.citations:
+            what.append(f"{r.citations - r.supporting_citations} unsupported citation(s)")
+        if r.supported_sentences < r.sentences:
+            what.append(f"{r.sentences - r.supported_sentences} uncited sentence(s)")
+        if r.cites_gold is False:
+            what.append(f"cites {r.cited_docs}, not the gold article")
+        if any(rank is None or rank > header["top_k"] for rank in r.gold_ranks):
+            what.append(f"gold chunk ranks {r.gold_ranks}")
+        answer = " ".join(r.answer.split()).replace("|", "\\|")
+        lines.append(f"| {r.id} | {r.kind} | {'; '.join(what)} | {answer[:300]} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out_dir: Path, figures: dict[str, float | None], results: list[Result],
+                 header: dict[str, Any]) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{header['split']}-{header['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md.write_text(render_markdown(figures, results, header), encoding="utf-8")
+    js.write_text(json.dumps({"header": header, "figures": figures, "results": [asdict(r) for r in results]},
+                             indent=1, ensure_ascii=False), encoding="utf-8")
+    return md, js
+
+
+def evaluate(settings: config.Settings, split: str | None, eval_dir: Path, out_dir: Path,
+             ids: list[str] | None = None, progress: bool = False) -> tuple[dict[str, float | None], list[Result], Path]:
+    """Run the eval and write its report; returns (figures, results, markdown path)."""
+    from .pipeline import Assistant
+
+    items = load_items(eval_dir, split)
+    if ids:
+        items = [i for i in items if i.id in set(ids)]
+    if not items:
+        raise BadInput(f"no eval items match (split {split!r}, ids {ids}) in {eval_dir / 'items'}")
+    assistant = Assistant(settings, progress=progress)
+    results = run_eval(items, assistant, progress=progress)
+    figures = metrics(results, settings.top_k)
+    counts = ", ".join(f"{sum(i.kind == k for i in items)} {k}" for k in KINDS)
+    header = {"split": split or "all", "model": settings.model, "items": len(items), "counts": counts,
+              "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    md, _ = write_report(out_dir, figures, results, header)
+    return figures, results, md
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", choices=[*SPLITS, "all"], default="test", help="which items (default: test)")
+    parser.add_argument("--model", help="generator name (default: the configured one)")
+    parser.add_argument("--ids", nargs="+", help="only these item ids")
+    parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
+
+
+def main(args: argparse.Namespace, settings: config.Settings) -> int:
+    eval_dir = default_eval_dir()
+    split = None if args.split == "all" or args.ids else args.split
+    figures, results, md = evaluate(settings, split, eval_dir, args.out or eval_dir / "reports", args.ids,
+                                    progress=True)
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {_fmt(value, name.startswith('seconds'))}")
+    failures = below_thresholds(figures, load_thresholds(eval_dir)) if split == "test" else []
+    for line in failures:
+        print(f"below threshold: {line}")
+    print(f"report: {md} (and {md.with_suffix('.json').name})")
+    return 1 if failures else 0

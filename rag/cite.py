@@ -24,6 +24,11 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\
 # paraphrase ("recorded" vs "had"), strict enough that "Paris" backed by a
 # passage about France's budget fails.
 MIN_TERM_COVERAGE = 0.5
+_YEAR = re.compile(r"(?:19|20)\d\d")
+# A year the question asks about ("in 2021", "by 2027"), not one inside a
+# name ("AI Index 2024", "the 2022 World Cup").
+_QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
+                            re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
 MAX_QUOTE_SENTENCES = 3
 
@@ -59,15 +64,16 @@ def parse_claims(draft: str) -> list[_Claim]:
             found += [int(n) for n in re.findall(r"\d+", group)]
         text = _MARKER.sub("", sentence)
         text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
-        if text:
+        if any(ch.isalnum() for ch in text):
             claims.append(_Claim(text, tuple(dict.fromkeys(found))))
     return claims
 
 
-def _quote_span(claim_terms: set[str], claim_numbers: set[str], passage: Passage) -> tuple[int, int]:
+def _quote_span(claim_terms: set[str], claim_keys: set[str], passage: Passage) -> tuple[int, int]:
     """Absolute (start, end) of the passage sentence(s) a claim rests on: the
     fewest consecutive sentences (up to MAX_QUOTE_SENTENCES) that carry the
-    most of its figures, and among those the one sharing most of its terms."""
+    most of its figures and names (`claim_keys`, as terms) and, if they can,
+    MIN_TERM_COVERAGE of its terms; among those, the one sharing most terms."""
     spans = list(passage.chunk.sentences) or [(passage.chunk.start, passage.chunk.end)]
     offset = passage.chunk.start
     sentence_terms = [set(terms(passage.chunk.text[s - offset:e - offset])) for s, e in spans]
@@ -77,7 +83,8 @@ def _quote_span(claim_terms: set[str], claim_numbers: set[str], passage: Passage
         for last in range(first, min(first + MAX_QUOTE_SENTENCES, len(spans))):
             window |= sentence_terms[last]
             shared = claim_terms & window
-            key = (len(shared & claim_numbers), -(last - first), len(shared), -first)
+            covers = len(shared) >= MIN_TERM_COVERAGE * len(claim_terms)
+            key = (len(shared & claim_keys), covers, -(last - first), len(shared), -first)
             if best_key is None or key > best_key:
                 best_key, best_span = key, (spans[first][0], spans[last][1])
     return best_span
@@ -95,6 +102,14 @@ class _Evidence:
         self.question_terms = set(terms(question))
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text) for p in passages]
+        # Per passage: (terms, figures) of each sentence, for binding a
+        # country to its figure.
+        self.sentences = [[(set(terms(t)), numbers(t)) for t in _sentence_texts(p)] for p in passages]
+
+
+def _sentence_texts(passage: Passage) -> list[str]:
+    chunk = passage.chunk
+    return [chunk.text[s - chunk.start:e - chunk.start] for s, e in chunk.sentences] or [chunk.text]
 
 
 class _ClaimCheck:
@@ -117,7 +132,35 @@ class _ClaimCheck:
         return shared if shared and (not self.numbers or self.figures(i)) else set()
 
     def quote(self, i: int) -> tuple[int, int]:
-        return _quote_span(self.terms, self.unsigned, self.evidence.passages[i])
+        return _quote_span(self.terms, self.unsigned | self.names, self.evidence.passages[i])
+
+    def swapped_countries(self, cited: list[int]) -> list[str]:
+        """Countries of the claim that the cited passages never state with any
+        of its figures (years aside): "Israel ... +0.3" backed by a passage
+        where +0.3 is Korea's and Israel's figure is -0.57. A figure may sit
+        in the sentence after the one naming the country ("In the same
+        period, ..." or "For every 100,000 people, ...") when that sentence
+        names no other country."""
+        figures = {n for n in self.numbers if not _YEAR.fullmatch(n)}
+        if not figures:
+            return []
+        swapped = []
+        for country in sorted(self.names & COUNTRIES):
+            bound = False
+            for i in cited:
+                sentences = self.evidence.sentences[i]
+                for j, (sentence_terms, _) in enumerate(sentences):
+                    if country not in sentence_terms:
+                        continue
+                    nearby = [sentences[j]]
+                    if j + 1 < len(sentences) and not sentences[j + 1][0] & COUNTRIES:
+                        nearby.append(sentences[j + 1])
+                    if any(number_in(n, found) for _, found in nearby for n in figures):
+                        bound = True
+            named = any(country in t for i in cited for t, _ in self.evidence.sentences[i])
+            if named and not bound:
+                swapped.append(country)
+        return swapped
 
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few
@@ -132,8 +175,9 @@ class _ClaimCheck:
             # The question's own subject may go unnamed in the passage ("40%
             # ... left for overseas" in an article about Korea), unless the
             # quote names another country instead: that is a swap.
-            if name not in ev.question_terms or (quoted & COUNTRIES) - self.names:
+            if name not in ev.question_terms & COUNTRIES or (quoted & COUNTRIES) - self.names:
                 missing.append(name)
+        missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
@@ -174,6 +218,15 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             continue
         kept_sentences.append((claim.text, [(i, *check.quote(i)) for i in cited]))
 
+    asked_years = sorted(set(_QUESTION_YEAR.findall(question)))
+    cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
+    unmentioned = [year for year in asked_years if year not in cited_text]
+    if kept_sentences and unmentioned:
+        # "Japan's 2021 figure?" answered with the 2023 one: every sentence
+        # may be backed, yet the answer is to another question.
+        notes.append(f"the passages cited never mention {', '.join(unmentioned)}, which the question asks about")
+        kept_sentences = []
+
     if not kept_sentences:
         return Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
                       notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
@@ -195,6 +248,9 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
             if marker_of[key] not in markers:
                 markers.append(marker_of[key])
         tags = "".join(f"[{m}]" for m in markers)
+        if len(text) > 1 and text[-1] in "\"”’'" and text[-2] in ".!?,":
+            out_sentences.append(f"{text} {tags}")  # after a closing quote: … corporations.” [1]
+            continue
         body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
         out_sentences.append(f"{body} {tags}{stop}")
     return Answer(question=question, text=" ".join(out_sentences), refused=False, citations=tuple(citations),

@@ -21,6 +21,7 @@ from . import config, models
 from .cite import check_answer
 from .embed import Embedder, TextEmbedder
 from .errors import BadInput
+from .evidence import evidence_text
 from .generate import DraftGenerator, Generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
@@ -195,7 +196,8 @@ class Assistant:
             yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
                          timings=timings, model=self.settings.model, notes=(off_topic,))
             return
-        messages = answer_messages(question, [(p.title, p.chunk.text) for p in passages])
+        messages = answer_messages(question, [(p.title, evidence_text(question, p, retriever.term_weight))
+                                              for p in passages])
         pieces: list[str] = []
         generate_started = time.perf_counter()
         for piece in self.generator.stream(messages, stop=stop):

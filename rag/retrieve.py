@@ -47,7 +47,7 @@ class Retriever:
             self._bm25.index(chunk_terms, show_progress=False)
         self._document_frequency = Counter(t for ts in chunk_terms for t in set(ts))
 
-    def _idf(self, term: str) -> float:
+    def term_weight(self, term: str) -> float:
         # A term no chunk contains weighs most: it is what the question is about
         # and what the articles lack ("FIFA").
         n = len(self.index.chunks)
@@ -60,8 +60,8 @@ class Retriever:
         if not wanted:
             return 0.0
         found = set().union(*(terms(p.chunk.text) for p in passages)) if passages else set()
-        total = sum(self._idf(t) for t in wanted)
-        return sum(self._idf(t) for t in wanted & found) / total
+        total = sum(self.term_weight(t) for t in wanted)
+        return sum(self.term_weight(t) for t in wanted & found) / total
 
     def _lexical_scores(self, question: str) -> np.ndarray:
         known = [t for t in terms(question) if t in self._bm25.vocab_dict]

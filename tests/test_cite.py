@@ -149,3 +149,51 @@ def test_quote_grows_to_the_neighbour_sentence_holding_a_figure():
 @pytest.mark.parametrize("draft", ["", "   ", "[1]", "Yes."])
 def test_empty_or_contentless_drafts_are_refused(draft):
     assert check_answer("q", draft, _passages("Korea had a net outflow")).refused
+
+
+def test_a_figure_given_to_the_wrong_country_is_dropped():
+    passages = _passages("This indicator, which was 0.30 in 2020")
+    answer = check_answer("What was Israel's AI talent migration figure in 2020?",
+                          "Israel's AI talent migration figure in 2020 was +0.3 [1].", passages)
+    assert answer.refused and "israel with" in " ".join(answer.notes)
+    right = check_answer("What was Israel's figure?", "Israel's figure was -0.57 [1].", passages)
+    assert not right.refused
+
+
+def test_a_figure_in_the_sentence_after_the_country_is_bound_to_it():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("How many people per 100,000 left Korea?",
+                          "About 3 people per 100,000 left Korea [1].", passages)
+    assert not answer.refused, answer.notes
+
+
+def test_an_answer_about_another_year_than_asked_is_refused():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("What net AI talent inflow did Japan record in 2021?",
+                          "Japan recorded a net inflow of +0.54 [1].", passages)
+    assert answer.refused and "2021" in answer.notes[-1]
+    # A year inside a name is not a year asked about.
+    named = check_answer("What did the AI Index 2024 say of Japan?", "Japan recorded a net inflow of +0.54 [1].",
+                         passages)
+    assert not named.refused
+
+
+def test_only_a_country_from_the_question_may_go_unnamed():
+    passages = _passages("For AI companies xAI")
+    answer = check_answer("Who is the CEO of OpenAI?", "The CEO of OpenAI is Elon Musk [1].", passages)
+    assert answer.refused
+
+
+def test_quote_carries_the_claims_names_and_enough_of_its_terms():
+    passages = _passages("budget of 18 billion won")
+    answer = check_answer("q", "The budget of the Generative AI Leading Talent Cultivation Project is 18 billion won [1].",
+                          passages)
+    assert "Generative AI Leading Talent" in answer.citations[0].quote and "18 billion" in answer.citations[0].quote
+
+
+def test_marker_after_a_closing_quote_adds_no_stray_full_stop():
+    passages = _passages("To enhance competitiveness in the AI era")
+    draft = ("Yoon Bo-sung said, “To enhance competitiveness in the AI era, it is essential to train a large number "
+             "of domestic talents and prevent their outflow.” [1]")
+    answer = check_answer("q", draft, passages)
+    assert answer.text.endswith("outflow.” [1]") and len(parse_claims(answer.text)) == 1

@@ -1,0 +1,52 @@
+"""The model reads only the sentences of a passage that bear on the question."""
+
+from __future__ import annotations
+
+from rag.chunk import chunk_article
+from rag.evidence import evidence_text
+from rag.ingest import load_corpus
+from rag.types import Chunk, Passage
+
+from .conftest import SEEDS
+
+
+def _passage(text: str) -> Passage:
+    from rag.text import split_sentences
+
+    chunk = Chunk("d#1", "d", text, 0, len(text), tuple(split_sentences(text)))
+    return Passage(chunk=chunk, title="t", score=1.0, rank=1, dense_score=0.5, lexical_score=1.0)
+
+
+def _uniform(term: str) -> float:
+    return 1.0
+
+
+def test_sentences_without_question_terms_are_left_out():
+    text = ("Professor Kim spoke at length. Japan recorded a net inflow of +0.54 in 2023. "
+            "The weather was mild.")
+    assert evidence_text("What was Japan's net inflow?", _passage(text), _uniform) == (
+        "… Japan recorded a net inflow of +0.54 in 2023. …")
+
+
+def test_a_sentence_pointing_back_keeps_the_one_before():
+    text = ("Korea had a net outflow of -0.30 per 10,000 people in 2023. Officials met. "
+            "In the same period, Japan recorded +0.54.")
+    assert evidence_text("What was Japan's figure?", _passage(text), _uniform) == (
+        "… Officials met. In the same period, Japan recorded +0.54.")
+    text = "Korea had a net outflow of -0.30 in 2023. In the same period, Japan recorded +0.54."
+    assert evidence_text("What was Japan's figure?", _passage(text), _uniform) == text
+
+
+def test_a_passage_sharing_no_term_is_kept_whole():
+    text = "Talent leaves. Firms worry."
+    assert evidence_text("Who won the World Cup?", _passage(text), _uniform) == text
+
+
+def test_kept_text_is_made_of_the_articles_own_sentences():
+    articles, _ = load_corpus(SEEDS, 2_000_000)
+    for article in articles:
+        for chunk in chunk_article(article, 450, 120):
+            passage = Passage(chunk=chunk, title="t", score=1, rank=1, dense_score=0.5, lexical_score=1)
+            kept = evidence_text("Korea AI talent outflow 2023", passage, _uniform)
+            for piece in kept.strip(" …").split(" … "):
+                assert piece in article.text

@@ -11,6 +11,7 @@ article. When no sentence survives, the answer is a refusal.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
@@ -102,6 +103,10 @@ class _Evidence:
         self.question_terms = set(terms(question))
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text) for p in passages]
+        # Words in most passages ("AI" here) are the corpus's subject, not a
+        # name that pins a claim to a passage.
+        counts = Counter(t for ts in self.terms for t in ts)
+        self.common = {t for t, n in counts.items() if n >= 2 and n >= len(passages) / 2} - COUNTRIES
         # Per passage: (terms, figures) of each sentence, for binding a
         # country to its figure.
         self.sentences = [[(set(terms(t)), numbers(t)) for t in _sentence_texts(p)] for p in passages]
@@ -171,7 +176,7 @@ class _ClaimCheck:
         backed_terms = set().union(*(ev.terms[i] for i in cited))
         missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
-        for name in sorted(self.names - backed_terms):
+        for name in sorted(self.names - backed_terms - ev.common):
             # The question's own subject may go unnamed in the passage ("40%
             # ... left for overseas" in an article about Korea), unless the
             # quote names another country instead: that is a swap.

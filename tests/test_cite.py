@@ -197,3 +197,9 @@ def test_marker_after_a_closing_quote_adds_no_stray_full_stop():
              "of domestic talents and prevent their outflow.” [1]")
     answer = check_answer("q", draft, passages)
     assert answer.text.endswith("outflow.” [1]") and len(parse_claims(answer.text)) == 1
+
+
+def test_a_word_in_most_passages_is_not_a_name_to_match():
+    passages = _passages("Korea was ranked 6th with $3.1 billion", "Korea had a net outflow", "In February, the EU")
+    answer = check_answer("q", "Korea dropped 3 places in the private AI investment ranking [1].", passages)
+    assert not answer.refused, answer.notes

@@ -1,0 +1,373 @@
+"""`rag chat`: the browser chat, a thin Gradio shell over `rag.pipeline`.
+
+A question runs in two queued steps. The first rewrites a follow-up, retrieves
+and shows the passages at once (several tabs may do this together); the
+second writes the answer, one at a time across all tabs (Gradio's queue,
+`concurrency_limit=1`), streaming the draft and then replacing it with the
+checked Answer. Two answers at once would only halve each one's speed on two
+cores; the queue shows a waiting tab its place, and the generator's own lock
+stays as a second guard. How the page looks lives in `view.py`.
+
+This is one of the two places (with the CLI) where a RagError becomes one
+sentence for the user; anything else is logged and shown as a generic one.
+"""
+
+import argparse
+import dataclasses
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .errors import BadInput, RagError
+
+# No `from __future__ import annotations` here: Gradio finds the `gr.Request`
+# parameter of a handler by its evaluated annotation.
+if TYPE_CHECKING:  # gradio and the models are heavy; the CLI builds every parser
+    import gradio as gr
+
+    from .generate import DraftGenerator
+    from .pipeline import Assistant
+    from .view import Turn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+EXAMPLES = (
+    "How many AI patents per 100,000 people did Korea have in 2022?",
+    "What was Japan's net AI talent inflow per 10,000 people in 2023?",
+    "How much money did the EU allocate in February to attract foreign AI researchers?",
+    "Who was nominated as the Minister of Science and ICT candidate?",
+)
+MODEL_LABELS = {
+    "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b (accurate, default)",
+    "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b (fast)",
+}
+MAX_TOP_K = 10  # more passages than this make the prompt too slow to prefill on 2 cores
+GENERIC_ERROR = "Something went wrong on the server; the details are in its log."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `rag chat`; keep imports here light (the CLI builds every parser)."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument("--model", help="model selected when the page opens (default: the settings' model)")
+    parser.add_argument("-k", "--top-k", type=int, help="passages given to the model, as first selected")
+
+
+# --- assistants -----------------------------------------------------------------
+
+class Assistants:
+    """One Assistant per (model, k), created on first use.
+
+    All share one embedder, and those of one model share its generator, so a
+    model is loaded once however many k values are tried. Each keeps its own
+    retriever; after an article is added, every one is brought up to date.
+    """
+
+    def __init__(self, settings: config.Settings, embedder: Any = None,
+                 generator_for: "Callable[[str], DraftGenerator] | None" = None) -> None:
+        from .embed import Embedder
+
+        self.settings = settings
+        self._embedder = embedder or Embedder()
+        self._generator_for = generator_for
+        self._generators: dict[str, DraftGenerator] = {}
+        self._assistants: dict[tuple[str, int], Assistant] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str | None = None, k: int | None = None) -> "Assistant":
+        from .models import get_spec
+        from .pipeline import Assistant
+
+        model, k = model or self.settings.model, int(k or self.settings.top_k)
+        get_spec(model)  # an unknown name fails here, whatever generator tests pass in
+        with self._lock:
+            key = (model, k)
+            if key not in self._assistants:
+                generator = self._generators.get(model)
+                if generator is None and self._generator_for is not None:
+                    generator = self._generator_for(model)
+                settings = dataclasses.replace(self.settings, model=model, top_k=k,
+                                               candidates_k=max(self.settings.candidates_k, k))
+                assistant = Assistant(settings, embedder=self._embedder, generator=generator, progress=False)
+                self._generators[model] = assistant.generator  # built lazily: nothing loads yet
+                self._assistants[key] = assistant
+            return self._assistants[key]
+
+    def add(self, paths: list[Path]) -> str:
+        """Add article files through one assistant, then refresh the others' retrievers."""
+        first = self.get()
+        message = first.add(paths)
+        with self._lock:
+            others = [a for a in self._assistants.values() if a is not first]
+        for assistant in others:
+            assistant.index()  # the index on disk is current: this only loads it
+        return message
+
+    def articles(self) -> dict[str, str]:
+        return self.get().articles()
+
+
+# --- what the page does -----------------------------------------------------------
+
+class Chat:
+    """The page's event handlers, free of Gradio layout so tests can call them."""
+
+    def __init__(self, assistants: Assistants) -> None:
+        from .view import ArticleShelf
+
+        self.assistants = assistants
+        s = assistants.settings
+        self.shelf = ArticleShelf(s.seeds_dir, s.max_article_bytes)
+        self._stops: dict[str, threading.Event] = {}  # session -> the stop event of its current question
+        self._stops_lock = threading.Lock()
+
+    def render(self, turns: "list[Turn]") -> str:
+        from .view import render_chat
+
+        return render_chat(turns, self.shelf)
+
+    def start(self, message: str, turns: "list[Turn]", model: str, k: float, session: str) -> "list[Turn]":
+        """Step 1: rewrite a follow-up, retrieve, and add the question with its passages."""
+        from .followup import rewrite
+        from .view import Turn
+
+        turns = list(turns or [])
+        question = " ".join((message or "").split())
+        k = min(max(int(k), 1), MAX_TOP_K)  # the API takes any number, the slider does not
+        turn = Turn(question=question, asked=question, model=model, top_k=k)
+        with self._stops_lock:
+            self._stops[session] = threading.Event()
+        turns.append(turn)
+        try:
+            if not question:
+                raise BadInput("the question is empty — ask something about the articles")
+            turn.asked = rewrite(question, [t.asked for t in turns[:-1] if not t.error])
+            turn.passages = tuple(self.assistants.get(model, k).retrieve(turn.asked))
+            turn.status = "Waiting for the model…"
+        except Exception as exc:  # noqa: BLE001 - shown as one sentence, never a traceback
+            turn.error = _one_sentence(exc)
+        return turns
+
+    def answer(self, turns: "list[Turn]", session: str) -> "Iterator[list[Turn]]":
+        """Step 2: stream the draft of the last question, then its checked Answer."""
+        from .types import Answer
+
+        with self._stops_lock:
+            stop = self._stops.setdefault(session, threading.Event())
+        try:
+            if not turns or turns[-1].done:  # step 1 failed: nothing to answer
+                yield turns
+                return
+            turn = turns[-1]
+            if stop.is_set():  # Stop was pressed while the question waited for the model
+                turn.stopped, turn.status = True, ""
+                yield turns
+                return
+            turn.status = "Reading the passages…"
+            yield turns
+            try:
+                assistant = self.assistants.get(turn.model, turn.top_k)
+                for item in assistant.stream(turn.asked, stop=stop, passages=list(turn.passages)):
+                    if isinstance(item, Answer):
+                        turn.answer, turn.status = item, ""
+                    else:
+                        turn.draft += item
+                        turn.status = "Writing…"
+                    yield turns
+                if turn.answer is None:  # the stream always ends with an Answer; never leave a turn spinning
+                    raise AssertionError("the answer stream ended without an Answer")
+            except Exception as exc:  # noqa: BLE001 - shown as one sentence, never a traceback
+                turn.error, turn.status = _one_sentence(exc), ""
+                yield turns
+        finally:
+            with self._stops_lock:
+                if self._stops.get(session) is stop:
+                    del self._stops[session]
+
+    def stop(self, session: str) -> None:
+        """Stop button: ends the session's answer at the next token (or before it starts)."""
+        with self._stops_lock:
+            event = self._stops.get(session)
+        if event is not None:
+            event.set()
+
+    def add_articles(self, files: list[str] | None) -> str:
+        """Index uploaded files; returns a one-sentence result for the page."""
+        if not files:
+            return ""
+        with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
+            # Uploads arrive under a temporary path; the article's document id
+            # is its file stem, so each is copied under its own name first.
+            paths = []
+            for upload in files:
+                source = Path(upload)
+                target = Path(folder) / source.name
+                if target.exists():
+                    raise BadInput(f"two of the files are named {source.name}; a file's name is its document id")
+                shutil.copyfile(source, target)
+                paths.append(target)
+            self.assistants.add(paths)
+        names = ", ".join(p.stem for p in paths)
+        return f"Added {names}."
+
+    def articles_html(self) -> str:
+        from .view import render_articles
+
+        try:
+            return render_articles(self.assistants.articles(), self.shelf)
+        except Exception as exc:  # noqa: BLE001
+            return f'<div class="rag-articles error">{_escape(_one_sentence(exc))}</div>'
+
+
+def _one_sentence(exc: BaseException) -> str:
+    """What the user reads for an exception: the project's own message, or a generic one."""
+    if isinstance(exc, RagError):
+        text = str(exc).strip() or exc.__class__.__name__
+        return text[0].upper() + text[1:] if text[0].islower() else text
+    log.error("unexpected error in the chat app", exc_info=exc)
+    return GENERIC_ERROR
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+# --- the page -----------------------------------------------------------------------
+
+def build_app(settings: config.Settings, assistants: Assistants | None = None) -> "gr.Blocks":
+    """The chat page; `assistants` lets tests pass fakes for the models."""
+    import gradio as gr
+
+    from .models import MODELS
+    from .view import ARTICLES_CSS, CHAT_CSS, CHIP_JS
+
+    chat = Chat(assistants or Assistants(settings))
+    model_choices = [(MODEL_LABELS.get(name, name), name) for name in MODELS]
+
+    with gr.Blocks(title="rag-news chat", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=420):
+                gr.Markdown("## Ask the news articles")
+                transcript = gr.HTML(chat.render([]), css_template=CHAT_CSS, js_on_load=CHIP_JS,
+                                     autoscroll=True, max_height=680, min_height=320, elem_id="transcript",
+                                     padding=True, container=True)
+                with gr.Column(visible=True) as examples_box:
+                    gr.Markdown("Try one:", elem_id="examples-label")
+                    example_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="example")
+                                       for q in EXAMPLES]
+                with gr.Row():
+                    question = gr.Textbox(placeholder="Ask about the articles… (follow-ups like “And Japan?” work)",
+                                          show_label=False, scale=6, lines=1, max_lines=4, autofocus=True,
+                                          elem_id="question", submit_btn=False)
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, interactive=False,
+                                     elem_id="stop")
+                clear = gr.Button("New chat", size="sm", variant="secondary")
+            with gr.Column(scale=2, min_width=300):
+                with gr.Accordion("Settings", open=True):
+                    model = gr.Dropdown(model_choices, value=settings.model, label="Model")
+                    top_k = gr.Slider(1, MAX_TOP_K, value=min(settings.top_k, MAX_TOP_K), step=1,
+                                      label="Passages given to the model (k)")
+                with gr.Accordion("Add article", open=True):
+                    upload = gr.File(label=".txt or .md files", file_count="multiple",
+                                     file_types=[".txt", ".md"], elem_id="upload")
+                    upload_status = gr.Markdown(elem_id="upload-status")
+                with gr.Accordion("Articles in the index", open=True):
+                    articles = gr.HTML(css_template=ARTICLES_CSS, js_on_load=None, elem_id="articles")
+
+        def on_start(message: str, state: list, model_name: str, k: float, request: gr.Request):
+            state = chat.start(message, state, model_name, k, _session(request))
+            busy = state[-1].error == ""
+            return (chat.render(state), state, gr.Textbox(value="" if busy else message, interactive=not busy),
+                    gr.Button(interactive=not busy), gr.Button(interactive=busy), gr.Column(visible=False))
+
+        def on_answer(state: list, request: gr.Request):
+            for latest in chat.answer(state, _session(request)):
+                yield chat.render(latest), latest
+
+        def on_idle():
+            return gr.Textbox(interactive=True), gr.Button(interactive=True), gr.Button(interactive=False)
+
+        start_outputs = [transcript, turns, question, send, stop, examples_box]
+        idle_outputs = [question, send, stop]
+
+        def wire(event, first_step: Callable, inputs: list, name: str | None) -> None:
+            # Retrieval is quick and may run for several tabs at once; writing
+            # shares one slot across every trigger (concurrency_id).
+            visibility = "public" if name else "private"
+            event(first_step, inputs, start_outputs, api_name=name, api_visibility=visibility,
+                  concurrency_limit=4, concurrency_id="retrieve", show_progress="minimal") \
+                .then(on_answer, [turns], [transcript, turns], api_name="answer" if name else None,
+                      api_visibility=visibility, concurrency_limit=1, concurrency_id="answer",
+                      show_progress="minimal") \
+                .then(on_idle, None, idle_outputs, api_visibility="private", queue=False)
+
+        for trigger, name in ((question.submit, "ask"), (send.click, None)):
+            wire(trigger, on_start, [question, turns, model, top_k], name)
+        for button, text in zip(example_buttons, EXAMPLES):
+            def on_example(state: list, model_name: str, k: float, request: gr.Request, text: str = text):
+                return on_start(text, state, model_name, k, request)
+            wire(button.click, on_example, [turns, model, top_k], None)
+
+        def on_stop(request: gr.Request) -> None:
+            chat.stop(_session(request))
+        stop.click(on_stop, None, None, api_visibility="private", concurrency_limit=None, queue=False)
+
+        def on_clear():
+            return chat.render([]), [], gr.Column(visible=True)
+        clear.click(on_clear, None, [transcript, turns, examples_box], api_visibility="private", queue=False)
+
+        def on_upload(files: list[str] | None):
+            try:
+                status = chat.add_articles(files)
+            except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
+                status = f"**Not added:** {_one_sentence(exc)}"
+            return status, chat.articles_html(), None
+        upload.upload(on_upload, [upload], [upload_status, articles, upload], api_name="add_articles",
+                      concurrency_limit=1)
+        demo.load(chat.articles_html, None, [articles], api_visibility="private")
+    return demo
+
+
+def _session(request: Any) -> str:
+    return getattr(request, "session_hash", None) or "default"
+
+
+def launch(demo: "gr.Blocks", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    """Start serving `demo` in the background; returns its address."""
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=False,
+                footer_links=[], inbrowser=False, share=False)
+    return f"http://{host}:{port}/"
+
+
+def main(args: argparse.Namespace, settings: config.Settings) -> int:
+    """Build the app, serve it, and load the default model while the user types; Ctrl+C stops."""
+    assistants = Assistants(settings)
+    demo = build_app(settings, assistants)
+    try:
+        url = launch(demo, args.host, args.port)
+    except OSError:
+        raise RagError(f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine) "
+                       "— pick another with --host or --port") from None
+
+    def warm_up() -> None:
+        try:
+            assistants.get().warm_up()
+        except Exception as exc:  # noqa: BLE001 - the first question reports it to the user
+            log.warning("could not load the model ahead of the first question: %s", _one_sentence(exc))
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    print(f"rag chat: open {url} in a browser (Ctrl+C stops)", flush=True)
+    demo.block_thread()
+    return 0

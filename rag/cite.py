@@ -101,8 +101,12 @@ class _Evidence:
     def __init__(self, question: str, passages: list[Passage]) -> None:
         self.passages = passages
         self.question_terms = set(terms(question))
+        self.question_numbers = numbers(question)
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text) for p in passages]
+        self.doc_terms: dict[str, set[str]] = {}
+        for passage, passage_terms in zip(passages, self.terms):
+            self.doc_terms.setdefault(passage.chunk.doc_id, set()).update(passage_terms)
         # Words in most passages ("AI" here) are the corpus's subject, not a
         # name that pins a claim to a passage.
         counts = Counter(t for ts in self.terms for t in ts)
@@ -146,7 +150,9 @@ class _ClaimCheck:
         in the sentence after the one naming the country ("In the same
         period, ..." or "For every 100,000 people, ...") when that sentence
         names no other country."""
-        figures = {n for n in self.numbers if not _YEAR.fullmatch(n)}
+        # The question's own figures ("per 10,000 people in 2023") are its
+        # givens, not the answer a country must be bound to.
+        figures = {n for n in self.numbers if not _YEAR.fullmatch(n) and n not in self.evidence.question_numbers}
         if not figures:
             return []
         swapped = []
@@ -177,11 +183,17 @@ class _ClaimCheck:
         missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
-            # The question's own subject may go unnamed in the passage ("40%
-            # ... left for overseas" in an article about Korea), unless the
-            # quote names another country instead: that is a swap.
-            if name not in ev.question_terms & COUNTRIES or (quoted & COUNTRIES) - self.names:
-                missing.append(name)
+            if name in ev.question_terms:
+                # The question's own subject may go unnamed in the passage:
+                # its country ("40% ... left for overseas" in an article
+                # about Korea) unless the quote names another country instead
+                # (a swap), or another name its article gives elsewhere ("the
+                # survey" the OECD published).
+                if name in COUNTRIES and not (quoted & COUNTRIES) - self.names:
+                    continue
+                if name not in COUNTRIES and any(name in ev.doc_terms[ev.passages[i].chunk.doc_id] for i in cited):
+                    continue
+            missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):

@@ -133,6 +133,7 @@ class Result:
     gold_ranks: list[int | None] = field(default_factory=list)  # rank of each gold quote's chunk
     cited_docs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    draft: str = ""  # the model's text before checking
 
 
 def _gold_rank(gold: Gold, ranked_chunks: list[Any]) -> int | None:
@@ -154,7 +155,8 @@ def score(item: Item, answer: Any, ranked_chunks: list[Any]) -> Result:
     by_marker = {c.marker: c for c in answer.citations}
     result = Result(id=item.id, kind=item.kind, question=item.question, refused=answer.refused,
                     answer=answer.text, seconds=answer.timings.get("total", 0.0), correct=False,
-                    cited_docs=sorted({c.doc_id for c in answer.citations}), notes=list(answer.notes))
+                    cited_docs=sorted({c.doc_id for c in answer.citations}), notes=list(answer.notes),
+                    draft=answer.draft)
     if item.kind == "refuse":
         result.correct = answer.refused
     else:

@@ -25,7 +25,8 @@ def evidence_text(question: str, passage: Passage, term_weight: Callable[[str], 
     terms, in article order, "…" marking a gap. A sentence just before a kept
     one is kept too when the kept one starts by pointing back ("In the same
     period, ..."); the whole passage when no sentence shares a term (a
-    paraphrase the lexical view misses)."""
+    paraphrase the lexical view misses). A sentence just after a kept one is
+    kept when it points back, too."""
     chunk = passage.chunk
     spans = list(chunk.sentences)
     if len(spans) <= 1:
@@ -37,9 +38,14 @@ def evidence_text(question: str, passage: Passage, term_weight: Callable[[str], 
     if best <= 0:
         return chunk.text
     keep = [score >= MIN_SHARE_OF_BEST * best for score in scores]
-    for i in range(1, len(texts)):
+    # A sentence that refers back ("The country's point was 0.3 in 2020 ...")
+    # goes with the one it refers to, either way round.
+    for i in range(len(texts) - 1, 0, -1):
         if keep[i] and _points_back(texts[i]):
             keep[i - 1] = True
+    for i in range(1, len(texts)):
+        if keep[i - 1] and _points_back(texts[i]):
+            keep[i] = True
     out = "" if keep[0] else "…"
     for i, (start, end) in enumerate(spans):
         if not keep[i]:

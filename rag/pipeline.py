@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -206,10 +207,17 @@ class Assistant:
             pieces.append(piece)
             yield piece
         timings["generate"] = time.perf_counter() - generate_started
-        answer = check_answer(question, "".join(pieces), passages)
+        draft = "".join(pieces)
+        stopped = bool(stop and stop.is_set())
+        if stopped:
+            # A sentence cut off by Stop ("Japan's ") is no claim; keep what
+            # was finished.
+            ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
+            draft = draft[:ends[-1]] if ends else ""
+        answer = check_answer(question, draft, passages)
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
-                                  notes=answer.notes + (("stopped by the user",) if stop and stop.is_set() else ()))
+                                  notes=answer.notes + (("stopped by the user",) if stopped else ()))
 
     def ask(self, question: str) -> Answer:
         """Answer `question` from the articles; see `stream` for the pieces."""

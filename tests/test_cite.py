@@ -203,3 +203,18 @@ def test_a_word_in_most_passages_is_not_a_name_to_match():
     passages = _passages("Korea was ranked 6th with $3.1 billion", "Korea had a net outflow", "In February, the EU")
     answer = check_answer("q", "Korea dropped 3 places in the private AI investment ranking [1].", passages)
     assert not answer.refused, answer.notes
+
+
+def test_a_name_from_the_question_may_go_unnamed_when_its_article_gives_it():
+    passages = _passages("This survey analyzed the inflow and outflow", "Korea had a net outflow")
+    answer = check_answer("Which organization carried out the LinkedIn survey the OECD published?",
+                          "The Global Partnership on Artificial Intelligence (GPAI) carried out the LinkedIn-based "
+                          "survey that the OECD published [1].", passages)
+    assert not answer.refused, answer.notes
+
+
+def test_the_questions_own_figures_do_not_bind_a_country_to_an_answer():
+    passages = _passages("Korea had a net outflow")
+    answer = check_answer("What was Korea's net AI talent inflow per 10,000 people in 2023?",
+                          "Korea's net AI talent inflow per 10,000 people in 2023 was +0.54 [1].", passages)
+    assert answer.refused

@@ -50,3 +50,11 @@ def test_kept_text_is_made_of_the_articles_own_sentences():
             kept = evidence_text("Korea AI talent outflow 2023", passage, _uniform)
             for piece in kept.strip(" …").split(" … "):
                 assert piece in article.text
+
+
+def test_a_sentence_pointing_back_to_a_kept_one_is_kept():
+    text = ("Korea's migration index reached -0.3 in 2023. The country's point was 0.3 in 2020 and began to "
+            "decline in 2021. Officials met.")
+    assert evidence_text("When did Korea's migration index start falling?", _passage(text), _uniform) == (
+        "Korea's migration index reached -0.3 in 2023. The country's point was 0.3 in 2020 and began to "
+        "decline in 2021. …")

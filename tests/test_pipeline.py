@@ -140,3 +140,13 @@ def test_two_threads_asking_at_once_both_get_answers(settings):
     for t in threads:
         t.join()
     assert len(results) == 2 and all(not a.refused for a in results)
+
+
+def test_a_sentence_cut_off_by_stop_is_not_a_claim(settings):
+    stop = threading.Event()
+    stop.set()
+    answer = _assistant(settings, draft=DRAFT + " Japan's").stream(QUESTION, stop=stop)
+    final = list(answer)[-1]
+    assert final.text == "Japan recorded a net inflow of +0.54 [1]." and "stopped by the user" in final.notes
+    only_fragment = list(_assistant(settings, draft="Japan's").stream(QUESTION, stop=stop))[-1]
+    assert only_fragment.refused

@@ -143,6 +143,11 @@ class _ClaimCheck:
     def quote(self, i: int) -> tuple[int, int]:
         return _quote_span(self.terms, self.unsigned | self.names, self.evidence.passages[i])
 
+    def binding_figures(self) -> set[str]:
+        """The claim's figures that say something of a country: not years,
+        and not the question's own givens ("per 10,000 people in 2023")."""
+        return {n for n in self.numbers if not _YEAR.fullmatch(n) and n not in self.evidence.question_numbers}
+
     def swapped_countries(self, cited: list[int]) -> list[str]:
         """Countries of the claim that the cited passages never state with any
         of its figures (years aside): "Israel ... +0.3" backed by a passage
@@ -150,9 +155,7 @@ class _ClaimCheck:
         in the sentence after the one naming the country ("In the same
         period, ..." or "For every 100,000 people, ...") when that sentence
         names no other country."""
-        # The question's own figures ("per 10,000 people in 2023") are its
-        # givens, not the answer a country must be bound to.
-        figures = {n for n in self.numbers if not _YEAR.fullmatch(n) and n not in self.evidence.question_numbers}
+        figures = self.binding_figures()
         if not figures:
             return []
         swapped = []
@@ -201,6 +204,15 @@ class _ClaimCheck:
         return missing
 
 
+def question_names(question: str) -> set[str]:
+    """Names in a question, leaving out its capitalised first word unless it
+    is an acronym ("Expressed per ..." is no name; "OECD figures ..." is)."""
+    first = re.match(r"\W*([^\W\d_]+)", question)
+    if first and not first.group(1).isupper():
+        return names(question[first.end():])
+    return names(question)
+
+
 def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
@@ -238,6 +250,14 @@ def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
     asked_years = sorted(set(_QUESTION_YEAR.findall(question)))
     cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
     unmentioned = [year for year in asked_years if year not in cited_text]
+    cited_docs = {passages[i].chunk.doc_id for _, quotes in kept_sentences for i, _, _ in quotes}
+    cited_terms = set().union(*(evidence.doc_terms[d] for d in cited_docs)) if cited_docs else set()
+    unnamed = sorted(question_names(question) - COUNTRIES - evidence.common - cited_terms)
+    if kept_sentences and unnamed:
+        # "Which university did Bae Gyeong-hun attend?" answered from a
+        # passage that never names him: the answer is about someone else.
+        notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
+        kept_sentences = []
     if kept_sentences and unmentioned:
         # "Japan's 2021 figure?" answered with the 2023 one: every sentence
         # may be backed, yet the answer is to another question.

@@ -173,7 +173,7 @@ def test_an_answer_about_another_year_than_asked_is_refused():
                           "Japan recorded a net inflow of +0.54 [1].", passages)
     assert answer.refused and "2021" in answer.notes[-1]
     # A year inside a name is not a year asked about.
-    named = check_answer("What did the AI Index 2024 say of Japan?", "Japan recorded a net inflow of +0.54 [1].",
+    named = check_answer("What did the 2024 report say of Japan?", "Japan recorded a net inflow of +0.54 [1].",
                          passages)
     assert not named.refused
 
@@ -218,3 +218,10 @@ def test_the_questions_own_figures_do_not_bind_a_country_to_an_answer():
     answer = check_answer("What was Korea's net AI talent inflow per 10,000 people in 2023?",
                           "Korea's net AI talent inflow per 10,000 people in 2023 was +0.54 [1].", passages)
     assert answer.refused
+
+
+def test_an_answer_whose_passages_never_name_the_questions_subject_is_refused():
+    passages = _passages("Georgia Tech", "Korea had a net outflow")
+    answer = check_answer("Which university did Bae Gyeong-hun get his doctorate from?",
+                          "He got his doctorate from Georgia Tech [1].", passages)
+    assert answer.refused and "bae" in answer.notes[-1]

@@ -18,7 +18,6 @@ ANSWER_SYSTEM = (
     "End every sentence with the number of the passage it comes from in square brackets, "
     "like this: Japan's figure was +0.54 [2]. "
     "Copy names and figures exactly as the passage writes them. "
-    "When passages give different figures for the same thing, give each with its own number. "
     "If the passages do not contain the answer, reply only: " + "The articles do not say."
 )
 

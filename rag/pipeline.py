@@ -26,7 +26,7 @@ from .evidence import evidence_text
 from .generate import DraftGenerator, Generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
-from .prompts import REFUSAL_TEXT, answer_messages
+from .prompts import MODEL_REFUSAL, REFUSAL_TEXT, answer_messages
 from .retrieve import Retriever
 from .types import Answer, Passage
 
@@ -197,8 +197,8 @@ class Assistant:
             yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
                          timings=timings, model=self.settings.model, notes=(off_topic,))
             return
-        messages = answer_messages(question, [(p.title, evidence_text(question, p, retriever.term_weight))
-                                              for p in passages])
+        evidence = [(p.title, evidence_text(question, p, retriever.term_weight)) for p in passages]
+        messages = answer_messages(question, evidence)
         pieces: list[str] = []
         generate_started = time.perf_counter()
         for piece in self.generator.stream(messages, stop=stop):
@@ -215,6 +215,16 @@ class Assistant:
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
         answer = check_answer(question, draft, passages)
+        if answer.refused and not stopped and MODEL_REFUSAL.search(draft):
+            # See prompts.REFUSAL_OPTION: ask once more without the way out.
+            # The pieces are not streamed; the checked Answer replaces the draft.
+            retry = "".join(self.generator.stream(answer_messages(question, evidence, allow_refusal=False),
+                                                  stop=stop))
+            second = check_answer(question, retry, passages)
+            if not second.refused and not (stop and stop.is_set()):
+                answer = dataclasses.replace(second, notes=answer.notes + (
+                    "asked again without the option to refuse",) + second.notes)
+            timings["generate"] = time.perf_counter() - generate_started
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))

@@ -17,9 +17,13 @@ ANSWER_SYSTEM = (
     "Answer in one to three complete sentences that name what the figure or fact is about. "
     "End every sentence with the number of the passage it comes from in square brackets, "
     "like this: Japan's figure was +0.54 [2]. "
-    "Copy names and figures exactly as the passage writes them. "
-    "If the passages do not contain the answer, reply only: " + "The articles do not say."
+    "Copy names and figures exactly as the passage writes them."
 )
+# Offered on the first try only. A small model takes this way out too often
+# (on the dev split it refused 7 of 46 answerable questions), so a refusal is
+# asked once more without it; that answer must still pass every check in
+# cite.py, which answers to questions the articles don't cover fail.
+REFUSAL_OPTION = " If the passages do not contain the answer, reply only: The articles do not say."
 
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 
@@ -48,9 +52,9 @@ def format_passages(passages: list[tuple[str, str]]) -> str:
                      for i, (title, text) in enumerate(passages, start=1))
 
 
-def answer_messages(question: str, passages: list[tuple[str, str]]) -> list[dict[str, str]]:
+def answer_messages(question: str, passages: list[tuple[str, str]], allow_refusal: bool = True) -> list[dict[str, str]]:
     """Chat messages asking for a cited answer to `question` from `passages`."""
     return [
-        {"role": "system", "content": ANSWER_SYSTEM},
+        {"role": "system", "content": ANSWER_SYSTEM + (REFUSAL_OPTION if allow_refusal else "")},
         {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},
     ]

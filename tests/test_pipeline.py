@@ -150,3 +150,30 @@ def test_a_sentence_cut_off_by_stop_is_not_a_claim(settings):
     assert final.text == "Japan recorded a net inflow of +0.54 [1]." and "stopped by the user" in final.notes
     only_fragment = list(_assistant(settings, draft="Japan's").stream(QUESTION, stop=stop))[-1]
     assert only_fragment.refused
+
+
+class _TwoDrafts(FakeGenerator):
+    """Refuses first, then answers: what a small model does with a way out."""
+
+    def __init__(self, *drafts: str) -> None:
+        super().__init__(drafts[0])
+        self.drafts = list(drafts)
+
+    def stream(self, messages, stop=None):
+        self.draft = self.drafts[min(len(self.messages), len(self.drafts) - 1)]
+        yield from super().stream(messages, stop)
+
+
+def test_a_model_refusal_is_asked_again_without_the_way_out(settings):
+    generator = _TwoDrafts("The articles do not say.", DRAFT)
+    answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(QUESTION)
+    assert not answer.refused and answer.citations[0].doc_id == "004_8845b63d3c664428"
+    first, second = generator.messages
+    assert "The articles do not say" in first[0]["content"] and "The articles do not say" not in second[0]["content"]
+    assert "asked again without the option to refuse" in answer.notes
+
+
+def test_a_second_answer_the_passages_do_not_back_stays_a_refusal(settings):
+    generator = _TwoDrafts("The articles do not say.", "Paris is the capital of France [1].")
+    answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(QUESTION)
+    assert answer.refused and len(generator.messages) == 2

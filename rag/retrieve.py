@@ -38,9 +38,6 @@ class Retriever:
         self.embedder = embedder
         self.candidates_k = candidates_k
         self.rrf_k = rrf_k
-        # One thread: a single query on a small index ran 40x slower with a
-        # two-thread OpenMP pool on a 2-core machine.
-        faiss.omp_set_num_threads(1)
         self._bm25 = bm25s.BM25()
         chunk_terms = [terms(c.text) for c in index.chunks]
         if index.chunks:
@@ -85,6 +82,10 @@ class Retriever:
         if not chunks:
             return []
         query = self.embedder.encode([question])[0]
+        # One thread: a single query on a small index ran 40x slower with a
+        # two-thread OpenMP pool on 2 cores. Set per search, because the count
+        # is per calling thread and shared with torch, which sets its own.
+        faiss.omp_set_num_threads(1)
         dense = self.index.search(query, self.candidates_k)
         lexical_scores = self._lexical_scores(question)
 

@@ -97,38 +97,55 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class _PromptCache:
-    """The key/value cache of the last prompt, kept to skip the prefill of what the next prompt shares.
+    """Key/value caches of the last few prompts, to skip the prefill of what the next prompt shares with one.
 
     Every prompt starts with the same system message and passage header, so
-    its keys and values (a few MB) are computed once and reused: only the
-    passages and the question are prefilled per answer. Keys and values of a
-    token depend only on the tokens before it, so the reuse is exact.
+    its keys and values are computed once and reused; a prompt asked again
+    (a retry, the app re-asking) reuses its passages too. Keys and values of a
+    token depend only on the tokens before it, so the reuse is exact. The
+    entries are never changed: a prompt gets a copy of the shared prefix
+    (a few MB, milliseconds), so two prompts that alternate — the pipeline's
+    second try without the refusal option, then the next question with it —
+    each still find their own.
     """
 
-    def __init__(self) -> None:
-        self._ids: list[int] = []
-        self._cache: Any = None  # transformers DynamicCache holding exactly self._ids
+    def __init__(self, max_entries: int = 4, copy_prefix=None) -> None:
+        self.max_entries = max_entries
+        self._copy_prefix = copy_prefix or _copy_prefix
+        self._entries: list[tuple[list[int], Any]] = []  # newest first; each cache holds exactly its ids
 
     def take(self, ids: list[int]) -> tuple[Any, int]:
-        """(cache holding a prefix of `ids`, its length), or (None, 0). The caller owns the cache now."""
-        cache, self._cache = self._cache, None
-        if cache is None:
-            return None, 0
+        """(a new cache holding the longest prefix of `ids` on hand, its length), or (None, 0)."""
+        best, shared = None, 0
+        for entry_ids, cache in self._entries:
+            common = _common_prefix(entry_ids, ids)
+            if common > shared:
+                best, shared = cache, common
         # At least one token must go through the model to give the first logits.
-        shared = min(_common_prefix(self._ids, ids), len(ids) - 1)
-        if shared <= 0:
+        shared = min(shared, len(ids) - 1)
+        if best is None or shared <= 0:
             return None, 0
-        cache.crop(shared - cache.get_seq_length())
-        return cache, shared
+        return self._copy_prefix(best, shared), shared
 
     def keep(self, ids: list[int], cache: Any) -> None:
-        """Keep `cache` for the next prompt, cut back to the prompt `ids` (the answer is not reused)."""
+        """Keep `cache` for later prompts, cut back to the prompt `ids` (the answer is not reused)."""
         extra = cache.get_seq_length() - len(ids)
         if extra < 0:
             return  # a prefill that did not finish: nothing trustworthy to keep
         if extra:
             cache.crop(-extra)
-        self._ids, self._cache = list(ids), cache
+        others = [(i, c) for i, c in self._entries if i != ids]
+        self._entries = [(list(ids), cache)] + others[:self.max_entries - 1]
+
+
+def _copy_prefix(cache: Any, length: int) -> Any:
+    """A new DynamicCache with the first `length` positions of `cache`, copied."""
+    from transformers import DynamicCache
+
+    out = DynamicCache()
+    for index, layer in enumerate(cache.layers):
+        out.update(layer.keys[..., :length, :].clone(), layer.values[..., :length, :].clone(), index)
+    return out
 
 
 class Generator:
@@ -159,7 +176,7 @@ class Generator:
         self._prompt_cache = _PromptCache()
         self._load_lock = threading.Lock()
         # One generation at a time: two at once on two cores would each run at
-        # half speed or worse, and the model and prompt cache are not meant to be shared.
+        # half speed or worse, and the model and prompt caches are not meant to be shared.
         self._generate_lock = threading.Lock()
 
     def load(self) -> None:

@@ -42,22 +42,32 @@ class FakeCache:
         self.length += delta
 
 
-def test_prompt_cache_gives_back_the_shared_prefix_and_keeps_one_token_to_compute():
-    store = _PromptCache()
+def fake_store(max_entries: int = 4) -> _PromptCache:
+    return _PromptCache(max_entries, copy_prefix=lambda cache, length: FakeCache(length))
+
+
+def test_prompt_cache_gives_a_copy_of_the_shared_prefix_and_keeps_one_token_to_compute():
+    store = fake_store()
     assert store.take([1, 2, 3]) == (None, 0)
     store.keep([1, 2, 3, 4], FakeCache(4 + 7))  # 7 answer tokens are not kept
     cache, shared = store.take([1, 2, 3, 9, 9])
     assert shared == 3 and cache.get_seq_length() == 3
-    assert store.take([1, 2, 3]) == (None, 0)  # taken: the cache is the caller's now
-    store.keep([5, 6], FakeCache(2))
-    cache, shared = store.take([5, 6])  # the same prompt again still prefills its last token
-    assert shared == 1 and cache.get_seq_length() == 1
-    store.keep([5, 6], FakeCache(2))
+    cache, shared = store.take([1, 2, 3, 4])  # the same prompt again still prefills its last token
+    assert shared == 3 and cache.get_seq_length() == 3
     assert store.take([7, 8]) == (None, 0)
 
 
+def test_prompt_cache_finds_the_longest_prefix_among_recent_prompts():
+    store = fake_store(max_entries=2)
+    store.keep([1, 2, 3, 4, 5], FakeCache(5))  # first try
+    store.keep([1, 2, 6, 6], FakeCache(4))  # second try, another system message
+    assert store.take([1, 2, 3, 4, 9])[1] == 4  # the next question shares more with the first try
+    store.keep([7, 7, 7], FakeCache(3))
+    assert store.take([1, 2, 3, 4, 9])[1] == 2  # the oldest entry is gone
+
+
 def test_prompt_cache_ignores_a_prefill_that_did_not_finish():
-    store = _PromptCache()
+    store = fake_store()
     store.keep([1, 2, 3], FakeCache(2))
     assert store.take([1, 2, 3]) == (None, 0)
 

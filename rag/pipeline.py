@@ -225,6 +225,9 @@ class Assistant:
                 answer = dataclasses.replace(second, notes=answer.notes + (
                     "asked again without the option to refuse",) + second.notes)
             timings["generate"] = time.perf_counter() - generate_started
+            # Stop pressed during the second ask (not streamed, so the user saw
+            # only the first draft) ends the answer just as it would the first.
+            stopped = bool(stop and stop.is_set())
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))

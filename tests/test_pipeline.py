@@ -177,3 +177,23 @@ def test_a_second_answer_the_passages_do_not_back_stays_a_refusal(settings):
     generator = _TwoDrafts("The articles do not say.", "Paris is the capital of France [1].")
     answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(QUESTION)
     assert answer.refused and len(generator.messages) == 2
+
+
+class _StopDuringSecondAsk(_TwoDrafts):
+    """Refuses, then the user presses Stop while the second ask runs."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__("The articles do not say.", DRAFT)
+        self.stop = stop
+
+    def stream(self, messages, stop=None):
+        if self.messages:
+            self.stop.set()
+        yield from super().stream(messages, stop)
+
+
+def test_stop_during_the_second_ask_ends_the_answer_as_stopped(settings):
+    stop = threading.Event()
+    generator = _StopDuringSecondAsk(stop)
+    final = list(Assistant(settings, embedder=HashEmbedder(), generator=generator).stream(QUESTION, stop=stop))[-1]
+    assert len(generator.messages) == 2 and "stopped by the user" in final.notes and final.refused

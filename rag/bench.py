@@ -185,6 +185,7 @@ class RecordingGenerator:
         self.inner = inner
         self.name = inner.name
         self.last_messages: list[dict[str, str]] | None = None
+        self.warm_up_messages: list[dict[str, str]] | None = None
 
     def load(self) -> None:
         self.inner.load()
@@ -215,6 +216,7 @@ def run_pipeline(settings: config.Settings, questions: list[BenchQuestion], opti
     # One answer before timing: the first forward pass allocates and picks kernels.
     assistant.ask(WARM_UP_QUESTION)
     warm_up_s = time.perf_counter() - started
+    generator.warm_up_messages = generator.last_messages
 
     runs = []
     for q in questions:
@@ -297,8 +299,12 @@ def compare_llama(settings: config.Settings, generator: RecordingGenerator, ques
     asked = [r for r in runs if r.llama.get("messages")]
     if not asked:
         return {"skipped": "no question reached the model"}
-    # Warm-up for llama.cpp too: page in the mapped weights, size its buffers.
-    _llama_answer(llm, inner.encode(asked[0].llama["messages"]), settings.max_new_tokens)
+    # Warm-up for llama.cpp too (page in the mapped weights, size its buffers),
+    # and the same previous prompt for both: each reuses the key/values of the
+    # prefix it shares with the prompt before, which must not be the one timed.
+    warm_up = generator.warm_up_messages or asked[-1].llama["messages"]
+    _llama_answer(llm, inner.encode(warm_up), settings.max_new_tokens)
+    _ours_answer(inner, warm_up)
     for run in asked:
         messages = run.llama.pop("messages")
         ids = inner.encode(messages)

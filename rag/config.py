@@ -60,6 +60,9 @@ class Settings:
     max_question_chars: int = 1000
     # Largest article file accepted, in bytes (about 200 pages of text).
     max_article_bytes: int = 2_000_000
+    # Characters of evidence sentences the model reads (see evidence.py):
+    # prefill before the first answer word grows with every prompt token.
+    evidence_chars: int = 700
     # Answers are short; this bounds generation time on a slow machine.
     max_new_tokens: int = 160
     # Prompt-lookup decoding: draft tokens checked per step. Answers copy

@@ -22,11 +22,11 @@ from . import config, models
 from .cite import check_answer
 from .embed import Embedder, TextEmbedder
 from .errors import BadInput
-from .evidence import evidence_text
+from .evidence import evidence_texts
 from .generate import DraftGenerator, Generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
-from .prompts import MODEL_REFUSAL, REFUSAL_TEXT, answer_messages
+from .prompts import REFUSAL_TEXT, answer_messages
 from .retrieve import Retriever
 from .types import Answer, Passage
 
@@ -197,7 +197,8 @@ class Assistant:
             yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
                          timings=timings, model=self.settings.model, notes=(off_topic,))
             return
-        evidence = [(p.title, evidence_text(question, p, retriever.term_weight)) for p in passages]
+        texts = evidence_texts(question, passages, retriever.term_weight, self.settings.evidence_chars)
+        evidence = [(p.title, text) for p, text in zip(passages, texts)]
         messages = answer_messages(question, evidence)
         pieces: list[str] = []
         generate_started = time.perf_counter()
@@ -215,19 +216,6 @@ class Assistant:
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
         answer = check_answer(question, draft, passages)
-        if answer.refused and not stopped and MODEL_REFUSAL.search(draft):
-            # See prompts.REFUSAL_OPTION: ask once more without the way out.
-            # The pieces are not streamed; the checked Answer replaces the draft.
-            retry = "".join(self.generator.stream(answer_messages(question, evidence, allow_refusal=False),
-                                                  stop=stop))
-            second = check_answer(question, retry, passages)
-            if not second.refused and not (stop and stop.is_set()):
-                answer = dataclasses.replace(second, notes=answer.notes + (
-                    "asked again without the option to refuse",) + second.notes)
-            timings["generate"] = time.perf_counter() - generate_started
-            # Stop pressed during the second ask (not streamed, so the user saw
-            # only the first draft) ends the answer just as it would the first.
-            stopped = bool(stop and stop.is_set())
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))

@@ -19,12 +19,11 @@ ANSWER_SYSTEM = (
     "like this: Japan's figure was +0.54 [2]. "
     "Copy names and figures exactly as the passage writes them."
 )
-# Offered on the first try only. A small model takes this way out too often
-# (on the dev split it refused 7 of 46 answerable questions), so a refusal is
-# asked once more without it; that answer must still pass every check in
-# cite.py, which answers to questions the articles don't cover fail.
-REFUSAL_OPTION = " If the passages do not contain the answer, reply only: The articles do not say."
-
+# There is deliberately no "say the articles do not say" way out: the 1.5B
+# model took it for about one answerable question in six. Whether the
+# articles answer is decided in code instead — the refusal gate before the
+# model (pipeline), and cite.py after it, which refuses a draft whose
+# sentences the passages do not back.
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 
 # One passage line in the prompt: its number, article title and text.
@@ -47,14 +46,15 @@ MODEL_REFUSAL = re.compile(
 
 
 def format_passages(passages: list[tuple[str, str]]) -> str:
-    """Number (title, text) pairs from 1 in the order given."""
+    """Number (title, text) pairs from 1 in the order given; a pair with no
+    text is left out but keeps its number, so [n] still means passage n."""
     return "\n".join(PASSAGE_LINE.format(number=i, title=title, text=" ".join(text.split()))
-                     for i, (title, text) in enumerate(passages, start=1))
+                     for i, (title, text) in enumerate(passages, start=1) if text.strip())
 
 
-def answer_messages(question: str, passages: list[tuple[str, str]], allow_refusal: bool = True) -> list[dict[str, str]]:
+def answer_messages(question: str, passages: list[tuple[str, str]]) -> list[dict[str, str]]:
     """Chat messages asking for a cited answer to `question` from `passages`."""
     return [
-        {"role": "system", "content": ANSWER_SYSTEM + (REFUSAL_OPTION if allow_refusal else "")},
+        {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},
     ]

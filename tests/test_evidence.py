@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from rag.chunk import chunk_article
-from rag.evidence import evidence_text
+from rag.evidence import evidence_texts
 from rag.ingest import load_corpus
 from rag.types import Chunk, Passage
 
 from .conftest import SEEDS
 
 
-def _passage(text: str) -> Passage:
+def _passage(text: str, rank: int = 1) -> Passage:
     from rag.text import split_sentences
 
-    chunk = Chunk("d#1", "d", text, 0, len(text), tuple(split_sentences(text)))
-    return Passage(chunk=chunk, title="t", score=1.0, rank=1, dense_score=0.5, lexical_score=1.0)
+    chunk = Chunk(f"d#{rank}", "d", text, 0, len(text), tuple(split_sentences(text)))
+    return Passage(chunk=chunk, title="t", score=1.0, rank=rank, dense_score=0.5, lexical_score=1.0)
+
+
+def evidence_text(question: str, passage: Passage, weight) -> str:
+    return evidence_texts(question, [passage], weight)[0]
 
 
 def _uniform(term: str) -> float:
@@ -58,3 +62,23 @@ def test_a_sentence_pointing_back_to_a_kept_one_is_kept():
     assert evidence_text("When did Korea's migration index start falling?", _passage(text), _uniform) == (
         "Korea's migration index reached -0.3 in 2023. The country's point was 0.3 in 2020 and began to "
         "decline in 2021. …")
+
+
+def test_the_budget_keeps_the_best_sentences_across_passages():
+    first = _passage("Officials met in Seoul. Korea's outflow was -0.36 in 2023.", rank=1)
+    second = _passage("Japan recorded a net inflow of +0.54 in 2023. The weather was mild.", rank=2)
+    third = _passage("Japan's inflow of AI talent rose. Net inflow figures came from the OECD.", rank=3)
+    question = "What was Japan's net inflow in 2023?"
+    texts = evidence_texts(question, [first, second, third], _uniform, max_chars=60)
+    # Only the best sentence fits; the others' passages are left out of the prompt.
+    assert texts == ["", "Japan recorded a net inflow of +0.54 in 2023. …", ""]
+    everything = evidence_texts(question, [first, second, third], _uniform, max_chars=10_000)
+    # A roomy budget adds every sentence with enough of the question's terms, and no other.
+    assert everything == ["", "Japan recorded a net inflow of +0.54 in 2023. …", third.chunk.text]
+
+
+def test_passages_left_out_keep_their_numbers_in_the_prompt():
+    from rag.prompts import format_passages
+
+    lines = format_passages([("A", "first"), ("B", ""), ("C", "third")]).splitlines()
+    assert lines == ["[1] (A) first", "[3] (C) third"]

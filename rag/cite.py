@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
 from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
@@ -98,15 +99,20 @@ def _text_of(passage: Passage, span: tuple[int, int]) -> str:
 class _Evidence:
     """The terms and figures of the passages, computed once per draft."""
 
-    def __init__(self, question: str, passages: list[Passage]) -> None:
+    def __init__(self, question: str, passages: list[Passage],
+                 article_terms: Mapping[str, AbstractSet[str]] | None = None) -> None:
         self.passages = passages
         self.question_terms = set(terms(question))
         self.question_numbers = numbers(question)
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text) for p in passages]
+        # What each article names anywhere (its byline too); the retrieved
+        # passages alone when the caller has no more.
         self.doc_terms: dict[str, set[str]] = {}
         for passage, passage_terms in zip(passages, self.terms):
             self.doc_terms.setdefault(passage.chunk.doc_id, set()).update(passage_terms)
+        for doc_id in self.doc_terms:
+            self.doc_terms[doc_id] |= (article_terms or {}).get(doc_id, set())
         # Words in most passages ("AI" here) are the corpus's subject, not a
         # name that pins a claim to a passage.
         counts = Counter(t for ts in self.terms for t in ts)
@@ -183,7 +189,15 @@ class _ClaimCheck:
             return ["no passage"]
         ev = self.evidence
         backed_terms = set().union(*(ev.terms[i] for i in cited))
-        missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
+        article = set().union(*(ev.doc_terms[ev.passages[i].chunk.doc_id] for i in cited))
+        # A small model restates the question ("Korea's AI talent movement
+        # indicator in the HAI survey had a value of 0.30 in 2020"): the
+        # question's own words and years count as backed when the cited
+        # article uses them; the passage must carry the rest. (A year the
+        # question asks about must still be in the passage: see check_answer.)
+        echoed = self.terms & ev.question_terms & article
+        missing = sorted(n for n in self.numbers - set().union(*(self.figures(i) for i in cited))
+                         if not (_YEAR.fullmatch(n) and n in echoed))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
             if name in ev.question_terms:
@@ -199,6 +213,8 @@ class _ClaimCheck:
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         covered = set().union(*(self.shares(i) for i in cited))
+        if covered:
+            covered |= echoed
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
         return missing
@@ -213,13 +229,17 @@ def question_names(question: str) -> set[str]:
     return names(question)
 
 
-def check_answer(question: str, draft: str, passages: list[Passage]) -> Answer:
+def check_answer(question: str, draft: str, passages: list[Passage],
+                 article_terms: Mapping[str, AbstractSet[str]] | None = None) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
     `passages` are in prompt order: marker [n] means passages[n-1].
+    `article_terms` (doc id -> every term of the article and its byline) lets
+    a question name its source ("the official who spoke to Aju Press", "the
+    first GPAI survey") when the cited article names it outside the passage.
     """
     notes: list[str] = []
-    evidence = _Evidence(question, passages)
+    evidence = _Evidence(question, passages, article_terms)
     kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
     for claim in parse_claims(draft):
         if MODEL_REFUSAL.search(claim.text):

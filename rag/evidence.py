@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .text import terms
+from .text import points_back, terms
 from .types import Passage
 
 # A sentence is a candidate when it holds at least this share of the
@@ -64,9 +64,9 @@ def evidence_texts(question: str, passages: list[Passage], term_weight: Callable
             break
         # A sentence that refers back goes with the one it refers to, either way round.
         group = [j]
-        if j > 0 and _points_back(texts[i][j]):
+        if j > 0 and points_back(texts[i][j]):
             group.insert(0, j - 1)
-        if j + 1 < len(texts[i]) and _points_back(texts[i][j + 1]):
+        if j + 1 < len(texts[i]) and points_back(texts[i][j + 1]):
             group.append(j + 1)
         take(i, group)
     return [_render(p, sentences, row) for p, sentences, row in zip(passages, texts, keep)]
@@ -91,14 +91,3 @@ def _render(passage: Passage, texts: list[str], keep: list[bool]) -> str:
             out += " … " if out != "…" else " "
         out += texts[i]
     return out + ("" if keep[-1] else " …")
-
-
-_POINTERS = ("in the same", "at the same", "this ", "these ", "that ", "those ", "it ", "they ", "he ", "she ",
-             "the figure", "the number", "the company", "the country", "the same", "meanwhile", "however",
-             "also", "in addition", "by contrast", "on the other hand", "accordingly", "as a result")
-
-
-def _points_back(sentence: str) -> bool:
-    """Whether a sentence opens by referring to the one before it."""
-    head = sentence.lstrip("\"'“‘(◇▲ ").lower()
-    return head.startswith(_POINTERS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 
 import bm25s
@@ -17,13 +18,33 @@ import numpy as np
 
 from .embed import TextEmbedder
 from .index import ChunkIndex
-from .text import terms
-from .types import Passage
+from .text import points_back, terms
+from .types import Chunk, Passage
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG when imported, which prints a line per
 # index build whatever the application configured; hand the choice back.
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
+
+
+# "How do the articles rank ...", "given in more than one article": the
+# answer is spread over articles, and one article's chunks must not crowd
+# out the others'.
+ABOUT_THE_ARTICLES = re.compile(r"\barticles\b|\b(?:more than one|each|every|another) article\b", re.IGNORECASE)
+
+
+def _each_article_first(ranked: list[int], chunks: list[Chunk], k: int) -> list[int]:
+    """The best chunk of each article (up to k), then the best of the rest,
+    in `ranked` order."""
+    firsts: list[int] = []
+    seen: set[str] = set()
+    for i in ranked:
+        if chunks[i].doc_id not in seen:
+            seen.add(chunks[i].doc_id)
+            firsts.append(i)
+    chosen = set(firsts[:k])
+    chosen.update([i for i in ranked if i not in chosen][:k - len(chosen)])
+    return [i for i in ranked if i in chosen]
 
 
 class Retriever:
@@ -43,6 +64,13 @@ class Retriever:
         if index.chunks:
             self._bm25.index(chunk_terms, show_progress=False)
         self._document_frequency = Counter(t for ts in chunk_terms for t in set(ts))
+        # Every term of each article, with its title, publisher and author:
+        # what an article names anywhere (see cite.check_answer).
+        self.article_terms: dict[str, frozenset[str]] = {}
+        for doc_id, info in index.documents.items():
+            byline = " ".join(x for x in (info.title, info.publisher, info.author) if x)
+            self.article_terms[doc_id] = frozenset(terms(byline)).union(
+                *(ts for c, ts in zip(index.chunks, chunk_terms) if c.doc_id == doc_id))
 
     def term_weight(self, term: str) -> float:
         # A term no chunk contains weighs most: it is what the question is about
@@ -76,8 +104,28 @@ class Retriever:
         scores = self._lexical_scores(question)
         return [(i, float(scores[i])) for i in self._top(scores, k)]
 
+    def _with_continuations(self, question: str, chosen: list[int]) -> list[int]:
+        """`chosen` with, right after each chunk, the next chunk of its article
+        when that one opens by pointing back ("This indicator, which was 0.30
+        in 2020, ...") and holds a question term the first lacks ("2020"):
+        its subject is named only in the chunk before, so it ranks low on its
+        own while the chunk before ranks high."""
+        chunks = self.index.chunks
+        wanted = set(terms(question))
+        out: list[int] = []
+        for i in chosen:
+            out.append(i)
+            j = i + 1
+            if (j < len(chunks) and j not in chosen and j not in out and chunks[j].doc_id == chunks[i].doc_id
+                    and chunks[j].start >= chunks[i].end and points_back(chunks[j].text)
+                    and wanted & set(terms(chunks[j].text)) - set(terms(chunks[i].text))):
+                out.append(j)
+        return out
+
     def retrieve(self, question: str, top_k: int) -> list[Passage]:
-        """The `top_k` best passages for `question`, best first."""
+        """The `top_k` best passages for `question`, best first, each followed
+        by the chunk that continues it, if any (see `_with_continuations`).
+        A question about "the articles" gets each article's best chunk first."""
         chunks = self.index.chunks
         if not chunks:
             return []
@@ -93,11 +141,13 @@ class Retriever:
         for ranking in ([i for i, _ in dense], self._top(lexical_scores, self.candidates_k)):
             for rank, position in enumerate(ranking, start=1):
                 fused[position] = fused.get(position, 0.0) + 1.0 / (self.rrf_k + rank)
-        best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
+        ranked = sorted(fused, key=lambda i: (-fused[i], i))
+        best = _each_article_first(ranked, chunks, top_k) if ABOUT_THE_ARTICLES.search(question) else ranked[:top_k]
+        best = self._with_continuations(question, best)
         # Cosine for every chosen chunk, including those only BM25 found.
         cosine = self.index.vectors[best] @ query
         return [
-            Passage(chunk=chunks[i], title=self.index.documents[chunks[i].doc_id].title, score=fused[i],
+            Passage(chunk=chunks[i], title=self.index.documents[chunks[i].doc_id].title, score=fused.get(i, 0.0),
                     rank=rank, dense_score=float(cosine[rank - 1]), lexical_score=float(lexical_scores[i]))
             for rank, i in enumerate(best, start=1)
         ]

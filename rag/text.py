@@ -214,3 +214,15 @@ def names(text: str) -> set[str]:
 COUNTRIES = frozenset(t for name in (
     "Korea Japan China India Israel France Britain UK Canada Australia Singapore Germany Luxembourg "
     "Ireland Europe EU Taiwan Vietnam Russia America USA").split() for t in _word_terms(name))
+
+
+_POINTERS = ("in the same", "at the same", "this ", "these ", "that ", "those ", "it ", "they ", "he ", "she ",
+             "the figure", "the number", "the company", "the country", "the same", "meanwhile", "however",
+             "also", "in addition", "by contrast", "on the other hand", "accordingly", "as a result")
+
+
+def points_back(sentence: str) -> bool:
+    """Whether a sentence opens by referring to the one before it ("This
+    indicator, which was 0.30 in 2020, ...", "In the same period, ...")."""
+    head = sentence.lstrip("\"'“‘(◇▲ ").lower()
+    return head.startswith(_POINTERS)

@@ -225,3 +225,26 @@ def test_an_answer_whose_passages_never_name_the_questions_subject_is_refused():
     answer = check_answer("Which university did Bae Gyeong-hun get his doctorate from?",
                           "He got his doctorate from Georgia Tech [1].", passages)
     assert answer.refused and "bae" in answer.notes[-1]
+
+
+def test_a_source_the_question_names_may_be_named_elsewhere_in_the_cited_article():
+    passages = _passages("is inevitable due to the vast disparity")
+    question = "What makes Korea's AI manpower leakage inevitable, in the view of the official who spoke to Aju Press?"
+    draft = "The leakage is inevitable due to the vast disparity in investment between the U.S. and Korea [1]."
+    # The passage never names Aju Press; the article's byline and an earlier paragraph do.
+    assert check_answer(question, draft, passages).refused
+    whole = {"002_f3264cf3099be723": {"aju", "press", "seoul"}}
+    assert not check_answer(question, draft, passages, whole).refused
+    # An article that never names the source does not stand in for it.
+    assert check_answer(question.replace("Aju Press", "Reuters"), draft, passages, whole).refused
+
+
+def test_the_questions_own_words_restated_in_the_answer_count_when_the_article_uses_them():
+    passages = _passages("This indicator, which was 0.30 in 2020")
+    question = "What value did Korea's AI talent movement indicator in the HAI survey have in 2020?"
+    draft = "Korea's AI talent movement indicator in the HAI survey had a value of +0.30 in 2020 [1]."
+    article = {"003_29683098325bf1b6": {"korea", "ai", "talent", "movement", "hai", "survey", "indicator", "2020"}}
+    assert check_answer(question, draft, passages).refused  # the passage alone shares too few of its words
+    assert not check_answer(question, draft, passages, article).refused
+    # The figure is still the passage's to give.
+    assert check_answer(question, draft.replace("+0.30", "+0.40"), passages, article).refused

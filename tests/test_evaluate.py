@@ -46,7 +46,7 @@ def test_score_and_metrics():
     refuse_item = Item(id="r1", kind="refuse", split="dev", question="Who won the World Cup?")
     refused_right = score(refuse_item, _answer("The articles don't cover this question.", {}, refused=True), [])
     answered_wrong = score(refuse_item, _answer("Argentina won [1].", {1: JAPAN}), [])
-    figures = metrics([right, wrong_cite, refused, refused_right, answered_wrong], top_k=4)
+    figures = metrics([right, wrong_cite, refused, refused_right, answered_wrong])
     assert figures["answer_accuracy"] == 2 / 3
     assert figures["refusal_precision"] == 1 / 2 and figures["refusal_recall"] == 1 / 2
     assert figures["citation_precision"] == 1 / 3  # the Argentina citation does not support its sentence
@@ -59,4 +59,17 @@ def test_gold_rank_finds_the_chunk_holding_the_quote():
     other = Chunk("004#x", "004", "Korea fell.", 0, 11)
     gold = Chunk("004#y", "004", "Before. " + JAPAN + " After.", 20, 200)
     result = score(ITEM, _answer("x", {}, refused=True), [other, gold])
-    assert result.gold_ranks == [2]
+    assert result.gold_ranks == [2] and result.gold_in_context == [False]
+
+
+def test_retrieval_recall_counts_the_passages_the_model_was_given():
+    import dataclasses
+
+    from rag.types import Passage
+
+    gold = Chunk("004#y", "004", JAPAN, 20, 200)
+    given = dataclasses.replace(_answer("Japan's net inflow was +0.54 [1].", {1: JAPAN}),
+                                passages=(Passage(gold, "t", 0.1, 1, 0.5, 1.0),))
+    found, missed = score(ITEM, given, [gold]), score(ITEM, _answer("x", {}, refused=True), [gold])
+    assert found.gold_in_context == [True] and missed.gold_ranks == [1] and missed.gold_in_context == [False]
+    assert metrics([found, missed])["retrieval_recall_at_k"] == 1 / 2

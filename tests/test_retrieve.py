@@ -43,3 +43,30 @@ def test_empty_index_and_unknown_terms(settings):
     assert retriever.retrieve("zzzz qqqq", 3)  # dense search still ranks something
     empty = Retriever(build_index([], HashEmbedder(), 450, 120, 50_000), HashEmbedder())
     assert empty.retrieve("anything", 3) == []
+
+
+def test_a_chunk_that_continues_a_chosen_one_comes_right_after_it(settings):
+    retriever = _retriever(settings, HashEmbedder())
+    chunks = retriever.index.chunks
+    first = next(i for i, c in enumerate(chunks) if "Korea recorded -0.30 last year" in c.text)
+    assert chunks[first + 1].text.startswith("This indicator, which was 0.30 in 2020")
+    # It holds the asked year its predecessor lacks, so it comes along ...
+    assert retriever._with_continuations("Korea's HAI indicator in 2020?", [first]) == [first, first + 1]
+    # ... but not when it adds none of the question's terms.
+    assert retriever._with_continuations("Korea's HAI survey result last year?", [first]) == [first]
+
+
+def test_a_question_about_the_articles_gets_each_articles_best_chunk(settings):
+    retriever = _retriever(settings, HashEmbedder())
+    question = "How do the articles rank Korea's AI talent outflow?"
+    assert len({p.chunk.doc_id for p in retriever.retrieve(question, 4)}) >= 4
+
+
+def test_each_article_first_keeps_ranked_order():
+    from types import SimpleNamespace
+
+    from rag.retrieve import _each_article_first
+
+    chunks = [SimpleNamespace(doc_id=d) for d in "aabbc"]
+    assert _each_article_first([0, 1, 2, 3, 4], chunks, 4) == [0, 1, 2, 4]
+    assert _each_article_first([0, 1, 2, 3, 4], chunks, 2) == [0, 2]

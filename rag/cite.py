@@ -189,15 +189,7 @@ class _ClaimCheck:
             return ["no passage"]
         ev = self.evidence
         backed_terms = set().union(*(ev.terms[i] for i in cited))
-        article = set().union(*(ev.doc_terms[ev.passages[i].chunk.doc_id] for i in cited))
-        # A small model restates the question ("Korea's AI talent movement
-        # indicator in the HAI survey had a value of 0.30 in 2020"): the
-        # question's own words and years count as backed when the cited
-        # article uses them; the passage must carry the rest. (A year the
-        # question asks about must still be in the passage: see check_answer.)
-        echoed = self.terms & ev.question_terms & article
-        missing = sorted(n for n in self.numbers - set().union(*(self.figures(i) for i in cited))
-                         if not (_YEAR.fullmatch(n) and n in echoed))
+        missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
             if name in ev.question_terms:
@@ -213,8 +205,6 @@ class _ClaimCheck:
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         covered = set().union(*(self.shares(i) for i in cited))
-        if covered:
-            covered |= echoed
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
         return missing

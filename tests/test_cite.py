@@ -4,6 +4,7 @@ from rag.chunk import chunk_article
 from rag.cite import check_answer, parse_claims
 from rag.ingest import load_corpus
 from rag.prompts import REFUSAL_TEXT
+from rag.text import terms
 from rag.types import Passage
 
 from .conftest import SEEDS
@@ -239,12 +240,14 @@ def test_a_source_the_question_names_may_be_named_elsewhere_in_the_cited_article
     assert check_answer(question.replace("Aju Press", "Reuters"), draft, passages, whole).refused
 
 
-def test_the_questions_own_words_restated_in_the_answer_count_when_the_article_uses_them():
-    passages = _passages("This indicator, which was 0.30 in 2020")
-    question = "What value did Korea's AI talent movement indicator in the HAI survey have in 2020?"
-    draft = "Korea's AI talent movement indicator in the HAI survey had a value of +0.30 in 2020 [1]."
-    article = {"003_29683098325bf1b6": {"korea", "ai", "talent", "movement", "hai", "survey", "indicator", "2020"}}
-    assert check_answer(question, draft, passages).refused  # the passage alone shares too few of its words
-    assert not check_answer(question, draft, passages, article).refused
-    # The figure is still the passage's to give.
-    assert check_answer(question, draft.replace("+0.30", "+0.40"), passages, article).refused
+
+def test_an_answer_that_only_restates_the_question_is_not_backed():
+    # Accepting the question's words as backed (when the article uses them)
+    # let "LG AI Research Institute is tied to Korea's AI talent policy in
+    # passage." through on the dev split; the passage must carry the claim.
+    passages = _passages("nominated Bae Gyeong-hun, head of LG AI Research Institute")
+    question = "How is LG AI Research Institute tied to Korea's AI talent policy in the articles?"
+    article = {passages[0].chunk.doc_id: set(terms(question))}
+    answer = check_answer(question, "LG AI Research Institute is tied to Korea's AI talent policy in passage [1].",
+                          passages, article)
+    assert answer.refused

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
 from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
-from .text import COUNTRIES, canonical_number, names, number_in, numbers, split_sentences, terms
+from .text import COUNTRIES, amounts, canonical_number, names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -27,6 +27,11 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\
 # passage about France's budget fails.
 MIN_TERM_COVERAGE = 0.5
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# Questions whose answer is a quantity: an answer to one that states no
+# figure beyond the question's own ("LG U+ offers competitive wages ...") is
+# about the subject, not an answer.
+_ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage|proportion|number|figure|value|"
+                              r"amount|salary|wage|budget|rate)\b", re.IGNORECASE)
 # A year the question asks about ("in 2021", "by 2027"), not one inside a
 # name ("AI Index 2024", "the 2022 World Cup").
 _QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
@@ -100,12 +105,14 @@ class _Evidence:
     """The terms and figures of the passages, computed once per draft."""
 
     def __init__(self, question: str, passages: list[Passage],
-                 article_terms: Mapping[str, AbstractSet[str]] | None = None) -> None:
+                 article_terms: Mapping[str, AbstractSet[str]] | None = None,
+                 corpus_common: AbstractSet[str] | None = None) -> None:
         self.passages = passages
         self.question_terms = set(terms(question))
         self.question_numbers = numbers(question)
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text) for p in passages]
+        self.amounts = [amounts(p.chunk.text) for p in passages]
         # What each article names anywhere (its byline too); the retrieved
         # passages alone when the caller has no more.
         self.doc_terms: dict[str, set[str]] = {}
@@ -117,6 +124,10 @@ class _Evidence:
         # name that pins a claim to a passage.
         counts = Counter(t for ts in self.terms for t in ts)
         self.common = {t for t, n in counts.items() if n >= 2 and n >= len(passages) / 2} - COUNTRIES
+        if corpus_common is not None:
+            # Four passages from one article share its names ("HAI"); only
+            # words common in the whole corpus are its subject.
+            self.common &= corpus_common
         # Per passage: (terms, figures) of each sentence, for binding a
         # country to its figure.
         self.sentences = [[(set(terms(t)), numbers(t)) for t in _sentence_texts(p)] for p in passages]
@@ -136,6 +147,7 @@ class _ClaimCheck:
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
         self.names = names(claim.text)
+        self.text = claim.text
 
     def figures(self, i: int) -> set[str]:
         """The claim's figures that passage i states."""
@@ -204,10 +216,25 @@ class _ClaimCheck:
                     continue
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
+        missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
+        # "$0.54 billion" is not the "+0.54" of a net inflow: a sum of money
+        # must be one in the passage too.
+        passage_amounts = set().union(*(ev.amounts[i] for i in cited))
+        missing += [f"{n} as an amount" for n in sorted(amounts(self.text) - passage_amounts)]
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
         return missing
+
+
+# Judgements ("Japan has the best AI policy") are the articles' to make: a
+# claim with one of these words needs it in the passage it cites.
+_JUDGEMENTS = frozenset(terms("best worst better worse greatest ideal wisest smartest"))
+
+
+def _figures(text: str) -> set[str]:
+    """Figures in digits or words ("three places", "ninth")."""
+    return {t for t in terms(text) if canonical_number(t) is not None}
 
 
 def question_names(question: str) -> set[str]:
@@ -220,16 +247,19 @@ def question_names(question: str) -> set[str]:
 
 
 def check_answer(question: str, draft: str, passages: list[Passage],
-                 article_terms: Mapping[str, AbstractSet[str]] | None = None) -> Answer:
+                 article_terms: Mapping[str, AbstractSet[str]] | None = None,
+                 corpus_common: AbstractSet[str] | None = None) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
     `passages` are in prompt order: marker [n] means passages[n-1].
     `article_terms` (doc id -> every term of the article and its byline) lets
     a question name its source ("the official who spoke to Aju Press", "the
     first GPAI survey") when the cited article names it outside the passage.
+    `corpus_common` (terms in most chunks of the corpus) narrows the words
+    treated as the corpus's subject rather than names.
     """
     notes: list[str] = []
-    evidence = _Evidence(question, passages, article_terms)
+    evidence = _Evidence(question, passages, article_terms, corpus_common)
     kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
     for claim in parse_claims(draft):
         if MODEL_REFUSAL.search(claim.text):
@@ -269,6 +299,10 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         # passage that never names him: the answer is about someone else.
         # (Most, not all: "the Ministry" may be "the Minister" in the text.)
         notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
+        kept_sentences = []
+    if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not _figures(
+            " ".join(text for text, _ in kept_sentences)) - _figures(question):
+        notes.append("the question asks for a figure and the answer states none")
         kept_sentences = []
     if kept_sentences and unmentioned:
         # "Japan's 2021 figure?" answered with the 2023 one: every sentence

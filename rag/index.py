@@ -84,13 +84,23 @@ def _make_faiss(vectors: np.ndarray, flat_max: int) -> faiss.Index:
     return index
 
 
+# What each vector embeds. Recorded in the manifest: vectors of another text
+# (a chunk with its title, say) come from the same model but are not
+# comparable, so an index built another way is rebuilt, never reused.
+EMBEDDED_TEXT = "chunk text"
+
+
+def _vectors_reusable(manifest: dict, embedder: TextEmbedder) -> bool:
+    return manifest.get("embedding_hash") == embedder.model_hash and manifest.get("embedded_text") == EMBEDDED_TEXT
+
+
 def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars: int, chunk_min_chars: int,
                 flat_index_max_chunks: int, previous: ChunkIndex | None = None) -> ChunkIndex:
     """Chunk and embed `articles`, reusing `previous`'s vectors for unchanged chunks."""
     started = time.perf_counter()
     chunks = [c for article in articles for c in chunk_article(article, chunk_max_chars, chunk_min_chars)]
     reusable: dict[str, np.ndarray] = {}
-    if previous is not None and previous.manifest.get("embedding_hash") == embedder.model_hash:
+    if previous is not None and _vectors_reusable(previous.manifest, embedder):
         reusable = {c.chunk_id: previous.vectors[i] for i, c in enumerate(previous.chunks)}
     missing = [c for c in chunks if c.chunk_id not in reusable]
     fresh = embedder.encode([c.text for c in missing]) if missing else np.zeros((0, embedder.dimension), np.float32)
@@ -105,6 +115,7 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
         "embedding_model": embedder.model_id,
         "embedding_hash": embedder.model_hash,
         "dimension": embedder.dimension,
+        "embedded_text": EMBEDDED_TEXT,
         "index_type": type(faiss_index).__name__,
         "chunking": {"max_chars": chunk_max_chars, "min_chars": chunk_min_chars},
         "n_chunks": len(chunks),
@@ -122,6 +133,8 @@ def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbe
     manifest = index.manifest
     if manifest.get("embedding_hash") != embedder.model_hash:
         return [f"it was built with another embedding model ({manifest.get('embedding_model')})"]
+    if not _vectors_reusable(manifest, embedder):
+        return ["its vectors embed another text than the chunks"]
     reasons = []
     if manifest.get("chunking") != {"max_chars": chunk_max_chars, "min_chars": chunk_min_chars}:
         reasons.append("chunking settings changed")

@@ -215,7 +215,7 @@ class Assistant:
             # was finished.
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
-        answer = check_answer(question, draft, passages, retriever.article_terms)
+        answer = check_answer(question, draft, passages, retriever.article_terms, retriever.common_terms)
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))

@@ -64,6 +64,10 @@ class Retriever:
         if index.chunks:
             self._bm25.index(chunk_terms, show_progress=False)
         self._document_frequency = Counter(t for ts in chunk_terms for t in set(ts))
+        # Terms in at least half the chunks ("AI", "talent" here): the
+        # corpus's subject, which pins no claim to a passage (see cite.py).
+        self.common_terms = frozenset(t for t, n in self._document_frequency.items()
+                                      if n >= 2 and n >= len(chunk_terms) / 2)
         # Every term of each article, with its title, publisher and author:
         # what an article names anywhere (see cite.check_answer).
         self.article_terms: dict[str, frozenset[str]] = {}

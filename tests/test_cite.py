@@ -251,3 +251,43 @@ def test_an_answer_that_only_restates_the_question_is_not_backed():
     answer = check_answer(question, "LG AI Research Institute is tied to Korea's AI talent policy in passage [1].",
                           passages, article)
     assert answer.refused
+
+
+def test_an_answer_to_how_much_that_states_no_figure_is_refused():
+    passages = _passages("LG U+ is in the process of recruiting")
+    question = "What salary does LG U+ offer the 'AI Scientists' it is recruiting?"
+    answer = check_answer(question, "LG U+ is in the process of recruiting AI Scientists [1].", passages)
+    assert answer.refused and "states none" in answer.notes[-1]
+    places = _passages("but was pushed back 3 places")
+    right = check_answer("How many places did Korea drop in the private investment ranking?",
+                         "Korea was pushed back three places as investment decreased [1].", places)
+    assert not right.refused, right.notes
+
+
+def test_a_judgement_the_passage_does_not_make_is_dropped():
+    passages = _passages("Japan recorded a net inflow of +0.54")
+    answer = check_answer("Which country is doing best at drawing AI talent?",
+                          "Japan is doing best, with a net inflow of +0.54 [1].", passages)
+    assert answer.refused and "best" in answer.notes[0]
+
+
+def test_a_figure_turned_into_a_sum_of_money_is_dropped():
+    passages = _passages("Japan recorded a net inflow of +0.54")
+    answer = check_answer("How much did Japan invest privately in AI in 2023?",
+                          "Japan invested $0.54 billion in private AI in 2023 [1].", passages)
+    assert answer.refused and "0.54 as an amount" in answer.notes[0]
+    money = _passages("The U.S. topped the list with $67.2 billion")
+    right = check_answer("How much private AI investment did the U.S. see?",
+                         "The U.S. topped the list with $67.2 billion [1].", money)
+    assert not right.refused, right.notes
+
+
+def test_a_name_common_to_the_passages_but_not_the_corpus_must_still_be_backed():
+    passages = _passages("Korea had a net outflow", "Japan recorded a net inflow of +0.54",
+                         "As a result of HAI", "This indicator, which was 0.30 in 2020")
+    draft = "The OECD and HAI report Korea's figure of -0.30 per 10,000 people [1]."
+    question = "Which organizations are credited with Korea's -0.30 figure?"
+    # "hai" is in half the passages, but it is a name, not the corpus's subject.
+    assert check_answer(question, draft, passages, corpus_common={"ai", "talent"}).refused
+    right = "The OECD reports Korea's figure of -0.30 per 10,000 people [1]."
+    assert not check_answer(question, right, passages, corpus_common={"ai", "talent"}).refused

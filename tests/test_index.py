@@ -106,3 +106,16 @@ def test_damaged_index_gets_a_clear_error(settings, damage):
 def test_missing_index_says_how_to_build(settings):
     with pytest.raises(IndexLoadError, match="run `rag index`"):
         IndexStore(settings.index_dir).load()
+
+
+def test_an_index_whose_vectors_embed_another_text_is_rebuilt_whole(settings):
+    # An index built from chunks embedded with their title (or any other
+    # recipe) has the same model hash but vectors that do not compare.
+    embedder = HashEmbedder()
+    articles, built = _build(settings, embedder)
+    built.manifest["embedded_text"] = "sentence before + chunk"
+    args = (settings.chunk_max_chars, settings.chunk_min_chars)
+    assert stale_reasons(built, articles, embedder, *args) == ["its vectors embed another text than the chunks"]
+    embedder.calls.clear()
+    _build(settings, embedder, previous=built)
+    assert sum(embedder.calls) == len(built.chunks)  # nothing reused

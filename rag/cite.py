@@ -194,6 +194,34 @@ class _ClaimCheck:
                 swapped.append(country)
         return swapped
 
+    def swapped_years(self, cited: list[int]) -> list[str]:
+        """Years of the claim that the cited passages give, but never with any
+        of its figures: "$1.39 billion in 2022" from "Korea ranked ninth with
+        $1.39 billion. ... In 2022, Korea ranked sixth with $3.1 billion". A
+        year holds for its sentence and those after it up to the next one
+        naming another year ("In 2023, ... . In the same period, Japan ...")."""
+        figures = self.binding_figures()
+        years = {n for n in self.numbers if _YEAR.fullmatch(n)}
+        if not figures or not years:
+            return []
+        swapped = []
+        for year in sorted(years):
+            named = bound = False
+            for i in cited:
+                sentences = self.evidence.sentences[i]
+                for j, (_, found) in enumerate(sentences):
+                    if year not in found:
+                        continue
+                    named = True
+                    for k, (_, later) in enumerate(sentences[j:]):
+                        if k and any(_YEAR.fullmatch(n) and n != year for n in later):
+                            break
+                        if any(number_in(n, later) for n in figures):
+                            bound = True
+            if named and not bound:
+                swapped.append(year)
+        return swapped
+
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few
         terms); [] when they back the whole claim."""
@@ -216,6 +244,7 @@ class _ClaimCheck:
                     continue
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
+        missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
         # "$0.54 billion" is not the "+0.54" of a net inflow: a sum of money
         # must be one in the passage too.

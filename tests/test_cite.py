@@ -291,3 +291,16 @@ def test_a_name_common_to_the_passages_but_not_the_corpus_must_still_be_backed()
     assert check_answer(question, draft, passages, corpus_common={"ai", "talent"}).refused
     right = "The OECD reports Korea's figure of -0.30 per 10,000 people [1]."
     assert not check_answer(question, right, passages, corpus_common={"ai", "talent"}).refused
+
+
+def test_a_figure_given_to_the_wrong_year_is_dropped():
+    passages = _passages("Korea ranked ninth with $1.39 billion")
+    question = "How much private AI investment did Korea have?"
+    swapped = check_answer(question, "Korea had $1.39 billion in private AI investment in 2022 [1].", passages)
+    assert swapped.refused and "2022 with 1.39" in swapped.notes[0]
+    right = check_answer(question, "Korea had $3.1 billion in private AI investment in 2022 [1].", passages)
+    assert not right.refused, right.notes
+    # A year holds for the sentences after it: "In the same period, Japan recorded ... +0.54".
+    japan = check_answer("What was Japan's net inflow?", "Japan recorded a net inflow of +0.54 in 2023 [1].",
+                         _passages("Japan recorded a net inflow of +0.54"))
+    assert not japan.refused, japan.notes

@@ -70,11 +70,13 @@ class Retriever:
                                       if n >= 2 and n >= len(chunk_terms) / 2)
         # Every term of each article, with its title, publisher and author:
         # what an article names anywhere (see cite.check_answer).
+        found: dict[str, set[str]] = {}
+        for chunk, chunk_words in zip(index.chunks, chunk_terms):
+            found.setdefault(chunk.doc_id, set()).update(chunk_words)
         self.article_terms: dict[str, frozenset[str]] = {}
         for doc_id, info in index.documents.items():
             byline = " ".join(x for x in (info.title, info.publisher, info.author) if x)
-            self.article_terms[doc_id] = frozenset(terms(byline)).union(
-                *(ts for c, ts in zip(index.chunks, chunk_terms) if c.doc_id == doc_id))
+            self.article_terms[doc_id] = frozenset(found.get(doc_id, set()) | set(terms(byline)))
 
     def term_weight(self, term: str) -> float:
         # A term no chunk contains weighs most: it is what the question is about

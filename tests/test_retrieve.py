@@ -70,3 +70,11 @@ def test_each_article_first_keeps_ranked_order():
     chunks = [SimpleNamespace(doc_id=d) for d in "aabbc"]
     assert _each_article_first([0, 1, 2, 3, 4], chunks, 4) == [0, 1, 2, 4]
     assert _each_article_first([0, 1, 2, 3, 4], chunks, 2) == [0, 2]
+
+
+def test_article_terms_hold_every_chunk_and_the_byline(settings):
+    retriever = _retriever(settings, HashEmbedder())
+    aju = retriever.article_terms["002_f3264cf3099be723"]
+    assert {"aju", "press", "park", "10.26", "luxembourg"} <= aju
+    assert "luxembourg" not in retriever.article_terms["004_8845b63d3c664428"]
+    assert retriever.common_terms == {"ai", "talent"}

@@ -147,7 +147,7 @@ class _ClaimCheck:
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
         self.names = names(claim.text)
-        self.text = claim.text
+        self.amounts = amounts(claim.text)
 
     def figures(self, i: int) -> set[str]:
         """The claim's figures that passage i states."""
@@ -249,7 +249,7 @@ class _ClaimCheck:
         # "$0.54 billion" is not the "+0.54" of a net inflow: a sum of money
         # must be one in the passage too.
         passage_amounts = set().union(*(ev.amounts[i] for i in cited))
-        missing += [f"{n} as an amount" for n in sorted(amounts(self.text) - passage_amounts)]
+        missing += [f"{n} as an amount" for n in sorted(self.amounts - passage_amounts)]
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")

@@ -63,7 +63,8 @@ class Retriever:
         chunk_terms = [terms(c.text) for c in index.chunks]
         if index.chunks:
             self._bm25.index(chunk_terms, show_progress=False)
-        self._document_frequency = Counter(t for ts in chunk_terms for t in set(ts))
+        self._chunk_terms = [frozenset(ts) for ts in chunk_terms]
+        self._document_frequency = Counter(t for ts in self._chunk_terms for t in ts)
         # Terms in at least half the chunks ("AI", "talent" here): the
         # corpus's subject, which pins no claim to a passage (see cite.py).
         self.common_terms = frozenset(t for t, n in self._document_frequency.items()
@@ -124,7 +125,7 @@ class Retriever:
             j = i + 1
             if (j < len(chunks) and j not in chosen and j not in out and chunks[j].doc_id == chunks[i].doc_id
                     and chunks[j].start >= chunks[i].end and points_back(chunks[j].text)
-                    and wanted & set(terms(chunks[j].text)) - set(terms(chunks[i].text))):
+                    and wanted & self._chunk_terms[j] - self._chunk_terms[i]):
                 out.append(j)
         return out
 

@@ -110,8 +110,12 @@ class _Evidence:
         self.passages = passages
         self.question_terms = set(terms(question))
         self.question_numbers = numbers(question)
+        # Figures the question gives as part of a name ("the AI Index 2024"),
+        # not a year it asks about ("in 2021"), which the cited text must state.
+        asked_years = set(_QUESTION_YEAR.findall(question))
+        self.given_numbers = {n for n in self.question_numbers if n not in asked_years}
         self.terms = [set(terms(p.chunk.text)) for p in passages]
-        self.numbers = [numbers(p.chunk.text) for p in passages]
+        self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
         self.amounts = [amounts(p.chunk.text) for p in passages]
         # What each article names anywhere (its byline too); the retrieved
         # passages alone when the caller has no more.
@@ -130,7 +134,8 @@ class _Evidence:
             self.common &= corpus_common
         # Per passage: (terms, figures) of each sentence, for binding a
         # country to its figure.
-        self.sentences = [[(set(terms(t)), numbers(t)) for t in _sentence_texts(p)] for p in passages]
+        self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in _sentence_texts(p)]
+                          for p in passages]
 
 
 def _sentence_texts(passage: Passage) -> list[str]:
@@ -143,6 +148,7 @@ class _ClaimCheck:
 
     def __init__(self, claim: _Claim, evidence: _Evidence) -> None:
         self.evidence = evidence
+        self.text = claim.text
         self.terms = set(terms(claim.text))
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
@@ -201,7 +207,9 @@ class _ClaimCheck:
         year holds for its sentence and those after it up to the next one
         naming another year ("In 2023, ... . In the same period, Japan ...")."""
         figures = self.binding_figures()
-        years = {n for n in self.numbers if _YEAR.fullmatch(n)}
+        # Only a year the claim puts a figure in ("in 2022"), not one in a
+        # name ("the AI Index 2024", which reports 2023's figures).
+        years = set(_QUESTION_YEAR.findall(self.text))
         if not figures or not years:
             return []
         swapped = []
@@ -229,7 +237,13 @@ class _ClaimCheck:
             return ["no passage"]
         ev = self.evidence
         backed_terms = set().union(*(ev.terms[i] for i in cited))
-        missing = sorted(self.numbers - set().union(*(self.figures(i) for i in cited)))
+        cited_docs = {ev.passages[i].chunk.doc_id for i in cited}
+        # A figure the question gives may come from elsewhere in the cited
+        # article, as the question's names may: "Korea ranked ninth in the AI
+        # Index 2024" from a passage of the article on that report.
+        missing = sorted(n for n in self.numbers - set().union(*(self.figures(i) for i in cited))
+                         if not (n in ev.given_numbers
+                                 and any(canonical_number(n) in ev.doc_terms[d] for d in cited_docs)))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
             if name in ev.question_terms:
@@ -240,7 +254,12 @@ class _ClaimCheck:
                 # survey" the OECD published).
                 if name in COUNTRIES and not (quoted & COUNTRIES) - self.names:
                     continue
-                if name not in COUNTRIES and any(name in ev.doc_terms[ev.passages[i].chunk.doc_id] for i in cited):
+                # Without a figure there is nothing to swap: "A-level talent
+                # goes to Naver" in an article about Korea answers for Korea
+                # even though the quote names the U.S. as well.
+                if name in COUNTRIES and not self.numbers and any(name in ev.doc_terms[d] for d in cited_docs):
+                    continue
+                if name not in COUNTRIES and any(name in ev.doc_terms[d] for d in cited_docs):
                     continue
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
@@ -275,6 +294,50 @@ def question_names(question: str) -> set[str]:
     return names(question)
 
 
+def _back(claim: _Claim, evidence: _Evidence, notes: list[str]) -> tuple[_ClaimCheck, list[int], list[str]]:
+    """(the check, passages backing `claim` as 0-based positions, what is
+    unbacked — [] when the claim stands). The model's markers are tried
+    first; when they fail (small models often miscount or leave a sentence
+    bare), each passage alone, best first."""
+    check = _ClaimCheck(claim, evidence)
+    count = len(evidence.passages)
+    valid = [m for m in claim.markers if 1 <= m <= count]
+    if len(valid) < len(claim.markers):
+        notes.append(f"dropped marker(s) pointing to no passage: {sorted(set(claim.markers) - set(valid))}")
+    cited = [m - 1 for m in valid if check.shares(m - 1)]
+    if len(cited) < len(valid):
+        notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
+    problems = check.unbacked(cited)
+    if problems:
+        ranked = sorted(range(count), key=lambda i: (-len(check.figures(i)), -len(check.shares(i)), i))
+        for i in ranked:
+            if check.shares(i) and not check.unbacked([i]):
+                notes.append(f"cited passage {i + 1} instead of {valid or 'none'} for {claim.text!r}")
+                return check, [i], []
+    return check, cited, problems
+
+
+# Where one sentence joins two statements: "; ", ", and ", ", while " ...
+_CLAUSE_BREAK = re.compile(r"\s*;\s+|,\s+(?:and|while|whereas|but)\s+")
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """`sentence` as the statements it joins, each made a sentence of its
+    own; [sentence] when a part is no statement on its own (it needs a name
+    or figure and three words: "..., and ranked sixth" is not split).
+
+    >>> split_clauses("Korea lost 40% by 2022, and Stanford's index reached -0.3 in 2023.")
+    ['Korea lost 40% by 2022.', "Stanford's index reached -0.3 in 2023."]
+    >>> split_clauses("Korea had $3.1 billion in 2022, and ranked sixth.")
+    ['Korea had $3.1 billion in 2022, and ranked sixth.']
+    """
+    body, stop = (sentence[:-1], sentence[-1]) if sentence and sentence[-1] in ".!?" else (sentence, ".")
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(body)]
+    if len(parts) < 2 or any(len(p.split()) < 3 or not (names(p) or numbers(p)) for p in parts):
+        return [sentence]
+    return [p[0].upper() + p[1:] + stop for p in parts]
+
+
 def check_answer(question: str, draft: str, passages: list[Passage],
                  article_terms: Mapping[str, AbstractSet[str]] | None = None,
                  corpus_common: AbstractSet[str] | None = None) -> Answer:
@@ -294,24 +357,18 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         if MODEL_REFUSAL.search(claim.text):
             notes.append(f"model said the passages do not answer: {claim.text!r}")
             continue
-        check = _ClaimCheck(claim, evidence)
-        valid = [m for m in claim.markers if 1 <= m <= len(passages)]
-        if len(valid) < len(claim.markers):
-            notes.append(f"dropped marker(s) pointing to no passage: {sorted(set(claim.markers) - set(valid))}")
-        cited = [m - 1 for m in valid if check.shares(m - 1)]
-        if len(cited) < len(valid):
-            notes.append(f"dropped citation(s) sharing nothing with {claim.text!r}")
-        problems = check.unbacked(cited)
+        check, cited, problems = _back(claim, evidence, notes)
         if problems:
-            # No marker, or wrong ones (small models often miscount): try each
-            # passage alone, best first, before giving the sentence up.
-            ranked = sorted(range(len(passages)), key=lambda i: (-len(check.figures(i)), -len(check.shares(i)), i))
-            for i in ranked:
-                if check.shares(i) and not check.unbacked([i]):
-                    notes.append(f"cited passage {i + 1} instead of {valid or 'none'} for {claim.text!r}")
-                    cited, problems = [i], []
-                    break
-        if problems:
+            # "40% left as of 2022, and Stanford's index reached -0.3 in
+            # 2023": two facts from two articles in one sentence. Each clause
+            # that is backed on its own becomes a sentence; all must be.
+            clauses = [_Claim(text, claim.markers) for text in split_clauses(claim.text)]
+            backed = [_back(clause, evidence, []) for clause in clauses]
+            if len(clauses) > 1 and not any(p for _, _, p in backed):
+                notes.append(f"split {claim.text!r} into {len(clauses)} sentences, each cited on its own")
+                kept_sentences += [(clause.text, [(i, *c.quote(i)) for i in cited])
+                                   for clause, (c, cited, _) in zip(clauses, backed)]
+                continue
             notes.append(f"dropped unsupported sentence: {claim.text!r} (not backed: {', '.join(problems)})")
             continue
         kept_sentences.append((claim.text, [(i, *check.quote(i)) for i in cited]))

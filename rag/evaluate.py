@@ -102,10 +102,12 @@ def missing_facts(item: Item, text: str) -> list[str]:
 
 def quote_supports(sentence: str, quote: str, question: str = "") -> bool:
     """Whether `quote` carries `sentence`: all its figures and names, and at
-    least half of its terms. A name the question itself gives may go unnamed
-    in the quote ("the country" for Korea)."""
+    least half of its terms. A name or figure the question itself gives may
+    go unnamed in the quote ("the country" for Korea, "the report" for the AI
+    Index 2024)."""
     quote_terms = set(terms(quote))
-    if any(not number_in(n, numbers(quote)) for n in numbers(sentence)):
+    given = numbers(question)
+    if any(not number_in(n, numbers(quote, spelled_ordinals=True)) and n not in given for n in numbers(sentence)):
         return False
     if names(sentence) - quote_terms - set(terms(question)):
         return False

@@ -47,6 +47,19 @@ def _each_article_first(ranked: list[int], chunks: list[Chunk], k: int) -> list[
     return [i for i in ranked if i in chosen]
 
 
+def _each_method_first(ranked: list[int], heads: list[list[int]], k: int) -> list[int]:
+    """The k best of `ranked`, sure to include each method's own best
+    (`heads`), in `ranked` order.
+
+    Fusion by rank sums can push out the one chunk BM25 is surest of: the
+    only chunk with the question's rare words ("S-level", "SPRi") may rank
+    30th by meaning for MiniLM and fall below chunks both methods rank fair.
+    """
+    chosen: list[int] = list(dict.fromkeys(i for head in heads for i in head))[:k]
+    chosen += [i for i in ranked if i not in chosen][:k - len(chosen)]
+    return [i for i in ranked if i in chosen]
+
+
 class Retriever:
     """Hybrid search over one loaded ChunkIndex.
 
@@ -144,12 +157,16 @@ class Retriever:
         dense = self.index.search(query, self.candidates_k)
         lexical_scores = self._lexical_scores(question)
 
+        rankings = ([i for i, _ in dense], self._top(lexical_scores, self.candidates_k))
         fused: dict[int, float] = {}
-        for ranking in ([i for i, _ in dense], self._top(lexical_scores, self.candidates_k)):
+        for ranking in rankings:
             for rank, position in enumerate(ranking, start=1):
                 fused[position] = fused.get(position, 0.0) + 1.0 / (self.rrf_k + rank)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
-        best = _each_article_first(ranked, chunks, top_k) if ABOUT_THE_ARTICLES.search(question) else ranked[:top_k]
+        if ABOUT_THE_ARTICLES.search(question):
+            best = _each_article_first(ranked, chunks, top_k)
+        else:
+            best = _each_method_first(ranked, [ranking[:1] for ranking in rankings], top_k)
         best = self._with_continuations(question, best)
         # Cosine for every chosen chunk, including those only BM25 found.
         cosine = self.index.vectors[best] @ query

@@ -165,16 +165,26 @@ _FIGURE = re.compile(r"(?<![\w.])([+-]?)(\d[\d,]*(?:\.\d+)?)(st|nd|rd|th)?(\s*(?
                      re.IGNORECASE)
 
 
-def numbers(text: str) -> set[str]:
+_ORDINAL_WORDS = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b", re.IGNORECASE)
+
+
+def numbers(text: str, spelled_ordinals: bool = False) -> set[str]:
     """The figures written in digits in `text`, in a form that keeps what makes
     them different: a minus sign ("-0.30" -> "-0.3"), a percent ("17%" is not
     17 employees) and an ordinal ("3rd" is not "3.0"). Number words are left
-    out, since "one of the" is rarely a figure.
+    out, since "one of the" is rarely a figure; `spelled_ordinals` adds
+    "third" as "3rd", for a text that may back an answer's "3rd".
 
     >>> sorted(numbers("-0.30 per 10,000, +0.54, 81.9 percent, the 3rd and 3.0"))
     ['-0.3', '0.54', '10000', '3', '3rd', '81.9%']
+    >>> sorted(numbers("the third largest", spelled_ordinals=True))
+    ['3rd']
     """
     found = set()
+    if spelled_ordinals:
+        for word in _ORDINAL_WORDS.findall(text):
+            n = int(_NUMBER_WORDS[word.lower()])
+            found.add(f"{n}{({1: 'st', 2: 'nd', 3: 'rd'}).get(n, 'th')}")
     for sign, digits, ordinal, percent in _FIGURE.findall(text):
         number = canonical_number(digits)
         if number is None:

@@ -304,3 +304,52 @@ def test_a_figure_given_to_the_wrong_year_is_dropped():
     japan = check_answer("What was Japan's net inflow?", "Japan recorded a net inflow of +0.54 in 2023 [1].",
                          _passages("Japan recorded a net inflow of +0.54"))
     assert not japan.refused, japan.notes
+
+
+def test_a_figure_the_question_gives_as_a_name_may_come_from_elsewhere_in_the_article():
+    passages = _passages("Korea ranked ninth with $1.39 billion")
+    question = "How much private AI investment did Korea record in the AI Index 2024?"
+    draft = "Korea recorded $1.39 billion in private AI investment in the AI Index 2024 [1]."
+    # The passage never says "2024"; the article's opening paragraph does.
+    assert check_answer(question, draft, passages).refused
+    article = {passages[0].chunk.doc_id: {"2024", "index"}}
+    answer = check_answer(question, draft, passages, article)
+    assert not answer.refused, answer.notes
+    # A year the question asks about ("in 2022") must still be in the cited text.
+    asked = check_answer("How much did Korea invest in 2021?", "Korea invested $1.39 billion in 2021 [1].",
+                         passages, {passages[0].chunk.doc_id: {"2021"}})
+    assert asked.refused
+
+
+def test_a_sentence_joining_facts_from_two_articles_is_split_and_each_cited():
+    passages = _passages("reaching -0.3 in 2023", "about 40% of AI master's and doctoral graduates")
+    question = "What share of graduates had gone abroad as of 2022, and what did the migration index reach in 2023?"
+    draft = ("40% of AI master's and doctoral graduates had gone abroad as of 2022, "
+             "and the migration index of AI developers reached -0.3 in 2023.")
+    answer = check_answer(question, draft, passages)
+    assert answer.text == ("40% of AI master's and doctoral graduates had gone abroad as of 2022 [1]. "
+                           "The migration index of AI developers reached -0.3 in 2023 [2].")
+    assert {c.doc_id for c in answer.citations} == {p.chunk.doc_id for p in passages}
+    _assert_quotes_exact(answer)
+    # A clause no passage backs sinks the whole sentence, not just itself.
+    wrong = draft.replace("-0.3", "-0.9")
+    assert check_answer(question, wrong, passages).refused
+
+
+def test_an_ordinal_in_digits_is_backed_by_the_same_ordinal_in_words():
+    passages = _passages("the third largest outflow of AI talent")
+    question = "Where did Korea rank in AI talent outflow?"
+    answer = check_answer(question, "Korea had the 3rd largest outflow of AI talent [1].", passages)
+    assert not answer.refused, answer.notes
+    assert check_answer(question, "Korea had the 4th largest outflow of AI talent [1].", passages).refused
+
+
+def test_the_questions_country_may_go_unnamed_in_a_claim_without_figures_when_its_article_names_it():
+    passages = _passages("while A-level talent goes to Naver and Kakao")
+    question = "Where does Korea's A-level AI talent end up?"
+    draft = "Korea's A-level AI talent ends up at Naver and Kakao [1]."
+    article = {passages[0].chunk.doc_id: {"korea"}}
+    # The quote names the U.S. and Canada, yet holds no figure a swap could move.
+    assert not check_answer(question, draft, passages, article).refused
+    # An article that never names the country does not answer for it.
+    assert check_answer(question, draft, passages, {passages[0].chunk.doc_id: set()}).refused

@@ -35,6 +35,10 @@ def test_a_quote_supports_a_sentence_only_with_its_figures_names_and_terms():
     assert not quote_supports("The budget for semiconductor subsidies rose sharply.", JAPAN)
     # The question's own subject may go unnamed in the quote.
     assert quote_supports("Korea lost 3 people.", "About 3 people were lost in the country.", "How many did Korea lose?")
+    # So may a figure it gives ("the AI Index 2024"), but not one it does not.
+    assert quote_supports("Japan recorded a net inflow of +0.54 in the AI Index 2024.", JAPAN,
+                          "What inflow did Japan record in the AI Index 2024?")
+    assert not quote_supports("Japan recorded a net inflow of +0.54 in the AI Index 2024.", JAPAN, ITEM.question)
 
 
 def test_score_and_metrics():

@@ -78,3 +78,12 @@ def test_article_terms_hold_every_chunk_and_the_byline(settings):
     assert {"aju", "press", "park", "10.26", "luxembourg"} <= aju
     assert "luxembourg" not in retriever.article_terms["004_8845b63d3c664428"]
     assert retriever.common_terms == {"ai", "talent"}
+
+
+def test_each_method_keeps_its_best_chunk():
+    from rag.retrieve import _each_method_first
+
+    # BM25's only hit ranks 6th after fusion; it still takes a place.
+    assert _each_method_first([0, 1, 2, 3, 4, 5], [[0], [5]], 4) == [0, 1, 2, 5]
+    assert _each_method_first([0, 1, 2, 3], [[1], [1]], 2) == [0, 1]
+    assert _each_method_first([0, 1, 2], [[], []], 2) == [0, 1]

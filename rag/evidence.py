@@ -12,6 +12,7 @@ otherwise fail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .text import points_back, terms
@@ -20,6 +21,11 @@ from .types import Passage
 # A sentence is a candidate when it holds at least this share of the
 # question's terms (weighted by rarity) that the best sentence holds.
 MIN_SHARE_OF_BEST = 0.34
+# "Who wrote the report?" is answered by a byline ("By Park Sae-jin Posted
+# : ..."), which shares no word with the question: it goes first.
+_ASKS_WHO_WROTE = re.compile(r"\bwho (?:wrote|reported|authored)\b|\b(?:author|reporter|byline|writer)\b",
+                             re.IGNORECASE)
+_BYLINE = re.compile(r"by\s+\w", re.IGNORECASE)
 
 
 def evidence_texts(question: str, passages: list[Passage], term_weight: Callable[[str], float],
@@ -39,6 +45,10 @@ def evidence_texts(question: str, passages: list[Passage], term_weight: Callable
              for p in passages]
     scores = [[sum(term_weight(t) for t in set(terms(s)) & wanted) for s in sentences] for sentences in texts]
     best = max((s for row in scores for s in row), default=0.0)
+    if _ASKS_WHO_WROTE.search(question):
+        best += 1.0
+        scores = [[best if _BYLINE.match(s) else score for s, score in zip(sentences, row)]
+                  for sentences, row in zip(texts, scores)]
     keep = [[False] * len(sentences) for sentences in texts]
     budget = max_chars if max_chars is not None else sum(len(p.chunk.text) for p in passages)
     used = 0

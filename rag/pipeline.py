@@ -75,12 +75,13 @@ class Assistant:
         s = self.settings
         with self._index_lock, self._store.lock():
             articles, problems = load_corpus(s.seeds_dir, s.max_article_bytes)
+            texts = {a.doc_id: a.text for a in articles}
             previous: ChunkIndex | None = None
             if self._store.exists() and not rebuild:
                 previous = self._store.load()
                 reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars)
                 if not reasons:
-                    self._retriever = Retriever(previous, self._embedder, s.candidates_k, s.rrf_k)
+                    self._retriever = Retriever(previous, self._embedder, s.candidates_k, s.rrf_k, texts)
                     return f"index is up to date: {len(articles)} articles, {len(previous.chunks)} chunks"
                 message = f"index is stale ({'; '.join(reasons)}) — updating it"
             elif rebuild:
@@ -93,7 +94,7 @@ class Assistant:
             self._store.save(built)
             # Swapping the reference is atomic: an answer in progress keeps the
             # retriever it started with.
-            self._retriever = Retriever(built, self._embedder, s.candidates_k, s.rrf_k)
+            self._retriever = Retriever(built, self._embedder, s.candidates_k, s.rrf_k, texts)
             skipped = f"; skipped {len(problems)} bad file(s)" if problems else ""
             return f"indexed {len(articles)} articles as {len(built.chunks)} chunks{skipped}"
 

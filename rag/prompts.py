@@ -15,6 +15,7 @@ import re
 ANSWER_SYSTEM = (
     "You answer questions about news articles using only the numbered passages given. "
     "Answer in one to three complete sentences that name what the figure or fact is about. "
+    "When passages give different figures for the same thing, give each in its own sentence. "
     "End every sentence with the number of the passage it comes from in square brackets, "
     "like this: Japan's figure was +0.54 [2]. "
     "Copy names and figures exactly as the passage writes them."

@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 import bm25s
 import faiss
@@ -67,8 +68,12 @@ class Retriever:
     corpus); the embedder is shared with whoever built the index.
     """
 
-    def __init__(self, index: ChunkIndex, embedder: TextEmbedder, candidates_k: int = 20, rrf_k: int = 60) -> None:
+    def __init__(self, index: ChunkIndex, embedder: TextEmbedder, candidates_k: int = 20, rrf_k: int = 60,
+                 article_texts: Mapping[str, str] | None = None) -> None:
         self.index = index
+        # The indexed articles' texts (doc id -> text), to join a chunk and
+        # its continuation into one passage; without them none is joined.
+        self.article_texts = dict(article_texts or {})
         self.embedder = embedder
         self.candidates_k = candidates_k
         self.rrf_k = rrf_k
@@ -124,27 +129,42 @@ class Retriever:
         scores = self._lexical_scores(question)
         return [(i, float(scores[i])) for i in self._top(scores, k)]
 
-    def _with_continuations(self, question: str, chosen: list[int]) -> list[int]:
-        """`chosen` with, right after each chunk, the next chunk of its article
-        when that one opens by pointing back ("This indicator, which was 0.30
-        in 2020, ...") and holds a question term the first lacks ("2020"):
-        its subject is named only in the chunk before, so it ranks low on its
-        own while the chunk before ranks high."""
+    def _with_continuations(self, question: str, chosen: list[int]) -> list[list[int]]:
+        """`chosen` as groups of chunks read together: each chunk with the
+        next chunk of its article when that one opens by pointing back ("This
+        indicator, which was 0.30 in 2020, ...") and holds a question term the
+        first lacks ("2020"). Its subject is named only in the chunk before,
+        so it ranks low on its own while the chunk before ranks high, and a
+        claim about it needs both ("Korea's HAI indicator was 0.30 in 2020")."""
         chunks = self.index.chunks
         wanted = set(terms(question))
-        out: list[int] = []
+        out: list[list[int]] = []
+        taken = set(chosen)
         for i in chosen:
-            out.append(i)
             j = i + 1
-            if (j < len(chunks) and j not in chosen and j not in out and chunks[j].doc_id == chunks[i].doc_id
+            if (j < len(chunks) and j not in taken and chunks[j].doc_id == chunks[i].doc_id
+                    and chunks[i].doc_id in self.article_texts
                     and chunks[j].start >= chunks[i].end and points_back(chunks[j].text)
                     and wanted & self._chunk_terms[j] - self._chunk_terms[i]):
-                out.append(j)
+                taken.add(j)
+                out.append([i, j])
+            else:
+                out.append([i])
         return out
 
+    def _joined(self, group: list[int]) -> Chunk:
+        """One chunk spanning the chunks of `group` (neighbours in one article)."""
+        if len(group) == 1:
+            return self.index.chunks[group[0]]
+        first, last = self.index.chunks[group[0]], self.index.chunks[group[-1]]
+        parts = [self.index.chunks[i] for i in group]
+        return Chunk(chunk_id="+".join(c.chunk_id for c in parts), doc_id=first.doc_id,
+                     text=self.article_texts[first.doc_id][first.start:last.end], start=first.start, end=last.end,
+                     sentences=tuple(span for c in parts for span in c.sentences))
+
     def retrieve(self, question: str, top_k: int) -> list[Passage]:
-        """The `top_k` best passages for `question`, best first, each followed
-        by the chunk that continues it, if any (see `_with_continuations`).
+        """The `top_k` best passages for `question`, best first, each joined
+        with the chunk that continues it, if any (see `_with_continuations`).
         A question about "the articles" gets each article's best chunk first."""
         chunks = self.index.chunks
         if not chunks:
@@ -167,11 +187,13 @@ class Retriever:
             best = _each_article_first(ranked, chunks, top_k)
         else:
             best = _each_method_first(ranked, [ranking[:1] for ranking in rankings], top_k)
-        best = self._with_continuations(question, best)
-        # Cosine for every chosen chunk, including those only BM25 found.
-        cosine = self.index.vectors[best] @ query
+        groups = self._with_continuations(question, best)
+        # Cosine for every chosen chunk, including those only BM25 found; a
+        # joined pair scores as its first chunk, which is the one found.
+        cosine = self.index.vectors[[g[0] for g in groups]] @ query
         return [
-            Passage(chunk=chunks[i], title=self.index.documents[chunks[i].doc_id].title, score=fused.get(i, 0.0),
-                    rank=rank, dense_score=float(cosine[rank - 1]), lexical_score=float(lexical_scores[i]))
-            for rank, i in enumerate(best, start=1)
+            Passage(chunk=self._joined(group), title=self.index.documents[chunks[group[0]].doc_id].title,
+                    score=fused.get(group[0], 0.0), rank=rank, dense_score=float(cosine[rank - 1]),
+                    lexical_score=float(lexical_scores[group[0]]))
+            for rank, group in enumerate(groups, start=1)
         ]

@@ -97,12 +97,17 @@ _EXTRA_STOPWORDS = frozenset(
     "although whereas".split()
 )
 STOPWORDS = frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
-# One name, several spellings: "the U.S." and "the United States" are one
-# country to BM25 and to citation checks ("U.S." would otherwise be "u", "s").
+# One name or figure, several spellings: "the U.S." and "the United States"
+# are one country to BM25 and to citation checks ("U.S." would otherwise be
+# "u", "s").
 _SAME_NAME = [
     (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?|\bUnited States(?: of America)?\b|\bUSA?\b"), "America"),
     (re.compile(r"\bU\.\s?K\.|\bUnited Kingdom\b|\bUK\b"), "Britain"),
     (re.compile(r"\bEuropean Union\b|\bE\.U\.|\bEU\b"), "EU"),
+    # A figure in words is the figure: "per hundred thousand people" asks
+    # about the passage's "for every 100,000".
+    (re.compile(r"\b(?:(?:one|a) )?hundred thousand\b", re.IGNORECASE), "100,000"),
+    (re.compile(r"\bten thousand\b", re.IGNORECASE), "10,000"),
 ]
 
 
@@ -147,6 +152,8 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
 
     >>> terms("Japan recorded a net inflow of +0.54 in 2023")
     ['japan', 'record', 'net', 'inflow', '0.54', '2023']
+    >>> terms("per hundred thousand people")
+    ['100000', 'peopl']
     """
     out: list[str] = []
     for token in _TOKEN.findall(_same_names(text)):

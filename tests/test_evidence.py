@@ -82,3 +82,11 @@ def test_passages_left_out_keep_their_numbers_in_the_prompt():
 
     lines = format_passages([("A", "first"), ("B", ""), ("C", "third")]).splitlines()
     assert lines == ["[1] (A) first", "[3] (C) third"]
+
+
+def test_a_question_about_the_writer_gets_the_byline():
+    text = "Korea losing AI talent abroad: report\nBy Park Sae-jin Posted : April 17, 2024\nSEOUL (AJU PRESS) - Korea lost talent."
+    shown = evidence_texts("Who wrote the report on Korea losing AI talent?", [_passage(text)], _uniform, 60)[0]
+    assert "By Park Sae-jin" in shown
+    # Other questions do not spend the budget on it.
+    assert "Park" not in evidence_texts("Is Korea losing AI talent?", [_passage(text)], _uniform, 60)[0]

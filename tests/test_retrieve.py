@@ -10,7 +10,7 @@ from .conftest import HashEmbedder
 def _retriever(settings, embedder):
     articles, _ = load_corpus(settings.seeds_dir, settings.max_article_bytes)
     index = build_index(articles, embedder, 450, 120, 50_000)
-    return Retriever(index, embedder, candidates_k=20, rrf_k=60)
+    return Retriever(index, embedder, candidates_k=20, rrf_k=60, article_texts={a.doc_id: a.text for a in articles})
 
 
 @pytest.mark.parametrize("question, needle", [
@@ -27,7 +27,7 @@ def test_numbers_names_and_years_are_found_lexically(settings, question, needle)
     (best, score), *_ = retriever.lexical(question, 3)
     assert needle in retriever.index.chunks[best].text and score > 0
     # and fusion keeps that chunk among the passages given to the model
-    assert best in [retriever.index.chunks.index(p.chunk) for p in retriever.retrieve(question, 4)]
+    assert any(retriever.index.chunks[best].text in p.chunk.text for p in retriever.retrieve(question, 4))
 
 
 def test_passages_are_ranked_with_scores(settings):
@@ -51,9 +51,14 @@ def test_a_chunk_that_continues_a_chosen_one_comes_right_after_it(settings):
     first = next(i for i, c in enumerate(chunks) if "Korea recorded -0.30 last year" in c.text)
     assert chunks[first + 1].text.startswith("This indicator, which was 0.30 in 2020")
     # It holds the asked year its predecessor lacks, so it comes along ...
-    assert retriever._with_continuations("Korea's HAI indicator in 2020?", [first]) == [first, first + 1]
+    assert retriever._with_continuations("Korea's HAI indicator in 2020?", [first]) == [[first, first + 1]]
     # ... but not when it adds none of the question's terms.
-    assert retriever._with_continuations("Korea's HAI survey result last year?", [first]) == [first]
+    assert retriever._with_continuations("Korea's HAI survey result last year?", [first]) == [[first]]
+    # The two are one passage, whose text is the article's from the first to the last.
+    joined = retriever._joined([first, first + 1])
+    article = retriever.article_texts[joined.doc_id]
+    assert article[joined.start:joined.end] == joined.text
+    assert joined.sentences == chunks[first].sentences + chunks[first + 1].sentences
 
 
 def test_a_question_about_the_articles_gets_each_articles_best_chunk(settings):

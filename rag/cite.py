@@ -32,8 +32,9 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 # about the subject, not an answer.
 _ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage|proportion|number|figure|value|"
                               r"amount|salary|wage|budget|rate)\b", re.IGNORECASE)
-# A year the question asks about ("in 2021", "by 2027"), not one inside a
-# name ("AI Index 2024", "the 2022 World Cup").
+# A year as a time a question asks about or a claim states a figure for ("in
+# 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
+# Cup").
 _QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
                             re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
@@ -134,8 +135,35 @@ class _Evidence:
             self.common &= corpus_common
         # Per passage: (terms, figures) of each sentence, for binding a
         # country to its figure.
-        self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in _sentence_texts(p)]
-                          for p in passages]
+        self.sentence_texts = [_sentence_texts(p) for p in passages]
+        self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in texts]
+                          for texts in self.sentence_texts]
+
+
+# "-0.30 per 10,000", "5.4 individuals for every 100,000": a figure and the
+# unit it is counted per (the last figure before "per", within the sentence).
+_PER = re.compile(r"\b(?:per|for every|for each)\s+(\d[\d,]*)", re.IGNORECASE)
+_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _rated_figures(text: str) -> list[tuple[list[str], str]]:
+    """For each "per N" of `text`: (the figures before it, N), canonical and
+    unsigned; the last of those figures is the one counted per N.
+
+    >>> _rated_figures("Japan recorded +0.54, or about 5.4 individuals for every 100,000.")
+    [(['0.54', '5.4'], '100000')]
+    """
+    found = []
+    for match in _PER.finditer(text):
+        before = [n for n in map(canonical_number, _DIGITS.findall(text[:match.start()])) if n is not None]
+        if before:
+            found.append((before, canonical_number(match.group(1))))
+    return found
+
+
+def _rates(text: str) -> set[tuple[str, str]]:
+    """(figure, unit) pairs of `text`: "5.4 ... for every 100,000" -> ("5.4", "100000")."""
+    return {(before[-1], unit) for before, unit in _rated_figures(text)}
 
 
 def _sentence_texts(passage: Passage) -> list[str]:
@@ -230,6 +258,25 @@ class _ClaimCheck:
                 swapped.append(year)
         return swapped
 
+    def swapped_units(self, cited: list[int]) -> list[str]:
+        """Rates of the claim ("0.54 per 100,000") where a cited sentence
+        counts another figure, written after this one, per that unit: "+0.54,
+        amounting to about 5.4 individuals for every 100,000" rates 5.4 per
+        100,000, not 0.54. Figures listed after the unit share it ("10.26 per
+        100,000, ahead of Japan (2.53)")."""
+        swapped = []
+        for figure, unit in _rates(self.text):
+            stated = other = False
+            for i in cited:
+                for text in self.evidence.sentence_texts[i]:
+                    for before, rated_unit in _rated_figures(text):
+                        if rated_unit == unit:
+                            stated |= before[-1] == figure
+                            other |= figure in before[:-1]
+            if other and not stated:
+                swapped.append(f"{figure} per {unit}")
+        return swapped
+
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few
         terms); [] when they back the whole claim."""
@@ -264,6 +311,7 @@ class _ClaimCheck:
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
+        missing += self.swapped_units(cited)
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
         # "$0.54 billion" is not the "+0.54" of a net inflow: a sum of money
         # must be one in the passage too.

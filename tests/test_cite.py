@@ -353,3 +353,12 @@ def test_the_questions_country_may_go_unnamed_in_a_claim_without_figures_when_it
     assert not check_answer(question, draft, passages, article).refused
     # An article that never names the country does not answer for it.
     assert check_answer(question, draft, passages, {passages[0].chunk.doc_id: set()}).refused
+
+
+def test_a_figure_given_another_figures_unit_is_dropped():
+    passages = _passages("Japan recorded a net inflow of +0.54")
+    question = "Per 100,000 people, how many AI workers did Japan gain in 2023?"
+    wrong = check_answer(question, "Japan gained 0.54 AI workers per 100,000 people in 2023 [1].", passages)
+    assert wrong.refused and "0.54 per 100000" in wrong.notes[0]
+    right = check_answer(question, "Japan gained about 5.4 AI workers per 100,000 people in 2023 [1].", passages)
+    assert not right.refused, right.notes

@@ -154,10 +154,10 @@ class Retriever:
 
     def _joined(self, group: list[int]) -> Chunk:
         """One chunk spanning the chunks of `group` (neighbours in one article)."""
-        if len(group) == 1:
-            return self.index.chunks[group[0]]
-        first, last = self.index.chunks[group[0]], self.index.chunks[group[-1]]
         parts = [self.index.chunks[i] for i in group]
+        if len(parts) == 1:
+            return parts[0]
+        first, last = parts[0], parts[-1]
         return Chunk(chunk_id="+".join(c.chunk_id for c in parts), doc_id=first.doc_id,
                      text=self.article_texts[first.doc_id][first.start:last.end], start=first.start, end=last.end,
                      sentences=tuple(span for c in parts for span in c.sentences))

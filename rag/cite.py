@@ -166,6 +166,27 @@ def _rates(text: str) -> set[tuple[str, str]]:
     return {(before[-1], unit) for before, unit in _rated_figures(text)}
 
 
+def _nearest_countries(text: str, figure: str) -> set[str]:
+    """The countries `text` gives `figure` to: wherever it states the
+    figure, the last country named before it ("The U.S. topped the list with
+    $67.2 billion and China ... $7.26 billion"; "ahead of Japan (2.53)"), or
+    the first named after it when none is named before.
+
+    >>> sorted(_nearest_countries("Korea had 10.26, ahead of Japan (2.53) and China.", "2.53"))
+    ['japan']
+    >>> sorted(_nearest_countries("About 10.26 patents were filed in Korea and Japan.", "10.26"))
+    ['korea']
+    """
+    sequence = terms(text)
+    owners: set[str] = set()
+    for k, term in enumerate(sequence):
+        if term == canonical_number(figure):
+            before = [t for t in sequence[:k] if t in COUNTRIES]
+            after = [t for t in sequence[k + 1:] if t in COUNTRIES]
+            owners.update(before[-1:] or after[:1])
+    return owners
+
+
 def _sentence_texts(passage: Passage) -> list[str]:
     chunk = passage.chunk
     return [chunk.text[s - chunk.start:e - chunk.start] for s, e in chunk.sentences] or [chunk.text]
@@ -215,14 +236,22 @@ class _ClaimCheck:
             bound = False
             for i in cited:
                 sentences = self.evidence.sentences[i]
-                for j, (sentence_terms, _) in enumerate(sentences):
+                for j, (sentence_terms, found) in enumerate(sentences):
                     if country not in sentence_terms:
                         continue
-                    nearby = [sentences[j]]
+                    if len(sentence_terms & COUNTRIES) > 1:
+                        # "the U.S. ... recording about $67.2 billion, ...
+                        # even compared to China ($7.76 billion)": with
+                        # several countries, a figure is the one's before it.
+                        # It may belong to another country the claim names
+                        # ("France plans $100 million for researchers in the U.S.").
+                        text = self.evidence.sentence_texts[i][j]
+                        owners = set().union(*(_nearest_countries(text, n) for n in figures if number_in(n, found)))
+                        bound |= country in owners or bool(owners) and owners <= self.names
+                    else:
+                        bound |= any(number_in(n, found) for n in figures)
                     if j + 1 < len(sentences) and not sentences[j + 1][0] & COUNTRIES:
-                        nearby.append(sentences[j + 1])
-                    if any(number_in(n, found) for _, found in nearby for n in figures):
-                        bound = True
+                        bound |= any(number_in(n, sentences[j + 1][1]) for n in figures)
             named = any(country in t for i in cited for t, _ in self.evidence.sentences[i])
             if named and not bound:
                 swapped.append(country)

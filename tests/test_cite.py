@@ -362,3 +362,16 @@ def test_a_figure_given_another_figures_unit_is_dropped():
     assert wrong.refused and "0.54 per 100000" in wrong.notes[0]
     right = check_answer(question, "Japan gained about 5.4 AI workers per 100,000 people in 2023 [1].", passages)
     assert not right.refused, right.notes
+
+
+def test_in_a_sentence_naming_several_countries_a_figure_is_the_one_named_before_it():
+    passages = _passages("the United States ranked first in private investment last year")
+    question = "How much did China invest privately in AI last year?"
+    swapped = check_answer(question, "China invested about $67.2 billion in private AI last year [1].", passages)
+    assert swapped.refused and "china with 67.2" in swapped.notes[0]
+    right = check_answer(question, "China invested $7.76 billion in private AI last year [1].", passages)
+    assert not right.refused, right.notes
+    # A figure may belong to another country the claim also names.
+    france = _passages("France plans to invest over $100 million")
+    claim = "France plans to invest over $100 million to attract researchers working in the U.S. [1]."
+    assert not check_answer("What does France plan?", claim, france).refused

@@ -138,6 +138,9 @@ class _Evidence:
         self.sentence_texts = [_sentence_texts(p) for p in passages]
         self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in texts]
                           for texts in self.sentence_texts]
+        # Per passage: the "per N" rates of each sentence, for binding a
+        # figure to its unit.
+        self.rated = [[_rated_figures(t) for t in texts] for texts in self.sentence_texts]
 
 
 # "-0.30 per 10,000", "5.4 individuals for every 100,000": a figure and the
@@ -178,9 +181,10 @@ def _nearest_countries(text: str, figure: str) -> set[str]:
     ['korea']
     """
     sequence = terms(text)
+    wanted = canonical_number(figure)
     owners: set[str] = set()
     for k, term in enumerate(sequence):
-        if term == canonical_number(figure):
+        if term == wanted:
             before = [t for t in sequence[:k] if t in COUNTRIES]
             after = [t for t in sequence[k + 1:] if t in COUNTRIES]
             owners.update(before[-1:] or after[:1])
@@ -297,8 +301,8 @@ class _ClaimCheck:
         for figure, unit in _rates(self.text):
             stated = other = False
             for i in cited:
-                for text in self.evidence.sentence_texts[i]:
-                    for before, rated_unit in _rated_figures(text):
+                for rated in self.evidence.rated[i]:
+                    for before, rated_unit in rated:
                         if rated_unit == unit:
                             stated |= before[-1] == figure
                             other |= figure in before[:-1]
@@ -440,8 +444,8 @@ def check_answer(question: str, draft: str, passages: list[Passage],
             # 2023": two facts from two articles in one sentence. Each clause
             # that is backed on its own becomes a sentence; all must be.
             clauses = [_Claim(text, claim.markers) for text in split_clauses(claim.text)]
-            backed = [_back(clause, evidence, []) for clause in clauses]
-            if len(clauses) > 1 and not any(p for _, _, p in backed):
+            backed = [_back(clause, evidence, []) for clause in clauses] if len(clauses) > 1 else []
+            if backed and not any(p for _, _, p in backed):
                 notes.append(f"split {claim.text!r} into {len(clauses)} sentences, each cited on its own")
                 kept_sentences += [(clause.text, [(i, *c.quote(i)) for i in cited])
                                    for clause, (c, cited, _) in zip(clauses, backed)]

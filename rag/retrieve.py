@@ -34,18 +34,21 @@ logging.getLogger("bm25s").setLevel(logging.NOTSET)
 ABOUT_THE_ARTICLES = re.compile(r"\barticles\b|\b(?:more than one|each|every|another) article\b", re.IGNORECASE)
 
 
+def _top_k_with(ranked: list[int], first: list[int], k: int) -> list[int]:
+    """`first` (up to k of them), then the best of the rest of `ranked`, in
+    `ranked` order."""
+    chosen = list(dict.fromkeys(first))[:k]
+    chosen += [i for i in ranked if i not in chosen][:k - len(chosen)]
+    return [i for i in ranked if i in chosen]
+
+
 def _each_article_first(ranked: list[int], chunks: list[Chunk], k: int) -> list[int]:
     """The best chunk of each article (up to k), then the best of the rest,
     in `ranked` order."""
-    firsts: list[int] = []
-    seen: set[str] = set()
+    best_of: dict[str, int] = {}
     for i in ranked:
-        if chunks[i].doc_id not in seen:
-            seen.add(chunks[i].doc_id)
-            firsts.append(i)
-    chosen = set(firsts[:k])
-    chosen.update([i for i in ranked if i not in chosen][:k - len(chosen)])
-    return [i for i in ranked if i in chosen]
+        best_of.setdefault(chunks[i].doc_id, i)
+    return _top_k_with(ranked, list(best_of.values()), k)
 
 
 def _each_method_first(ranked: list[int], heads: list[list[int]], k: int) -> list[int]:
@@ -56,9 +59,7 @@ def _each_method_first(ranked: list[int], heads: list[list[int]], k: int) -> lis
     only chunk with the question's rare words ("S-level", "SPRi") may rank
     30th by meaning for MiniLM and fall below chunks both methods rank fair.
     """
-    chosen: list[int] = list(dict.fromkeys(i for head in heads for i in head))[:k]
-    chosen += [i for i in ranked if i not in chosen][:k - len(chosen)]
-    return [i for i in ranked if i in chosen]
+    return _top_k_with(ranked, [i for head in heads for i in head], k)
 
 
 class Retriever:

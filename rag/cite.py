@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
-from .prompts import MODEL_REFUSAL, REFUSAL_TEXT
+from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, REFUSAL_TEXT
 from .text import COUNTRIES, amounts, canonical_number, names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
@@ -32,6 +32,10 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 # about the subject, not an answer.
 _ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage|proportion|number|figure|value|"
                               r"amount|salary|wage|budget|rate)\b", re.IGNORECASE)
+# Questions answered by naming another country than the ones they name
+# ("Which two countries ... Korea needs?").
+_ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b|\bwhere\b",
+                                 re.IGNORECASE)
 # A year as a time a question asks about or a claim states a figure for ("in
 # 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
 # Cup").
@@ -261,6 +265,13 @@ class _ClaimCheck:
                 swapped.append(country)
         return swapped
 
+    def figure_owners(self, cited: list[int]) -> set[str]:
+        """The countries the quotes of the cited passages give the claim's
+        figures to (see `_nearest_countries`); empty when they name none."""
+        figures = self.binding_figures()
+        quotes = [_text_of(self.evidence.passages[i], self.quote(i)) for i in cited]
+        return set().union(*(_nearest_countries(q, n) for q in quotes for n in figures if number_in(n, numbers(q))))
+
     def swapped_years(self, cited: list[int]) -> list[str]:
         """Years of the claim that the cited passages give, but never with any
         of its figures: "$1.39 billion in 2022" from "Korea ranked ninth with
@@ -332,7 +343,11 @@ class _ClaimCheck:
                 # about Korea) unless the quote names another country instead
                 # (a swap), or another name its article gives elsewhere ("the
                 # survey" the OECD published).
-                if name in COUNTRIES and not (quoted & COUNTRIES) - self.names:
+                # Not when the quote gives the claim's figure to a country
+                # the claim also names: "The United States recorded 3.6 per
+                # 100,000 leaving Korea" from "3.6 per 100,000 left Korea".
+                if name in COUNTRIES and not (quoted & COUNTRIES) - self.names and not (
+                        self.figure_owners(cited) - {name}):
                     continue
                 # Without a figure there is nothing to swap: "A-level talent
                 # goes to Naver" in an article about Korea answers for Korea
@@ -438,6 +453,11 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         if MODEL_REFUSAL.search(claim.text):
             notes.append(f"model said the passages do not answer: {claim.text!r}")
             continue
+        if claim.text.rstrip(" .").casefold() == EXAMPLE_SENTENCE.casefold():
+            # The prompt's own example, written back when the model has no
+            # answer; a passage may well back it, but it answers nothing.
+            notes.append(f"model repeated the prompt's example: {claim.text!r}")
+            continue
         check, cited, problems = _back(claim, evidence, notes)
         if problems:
             # "40% left as of 2022, and Stanford's index reached -0.3 in
@@ -466,6 +486,15 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         # passage that never names him: the answer is about someone else.
         # (Most, not all: "the Ministry" may be "the Minister" in the text.)
         notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
+        kept_sentences = []
+    asked_countries = set(terms(question)) & COUNTRIES
+    answered_countries = set(terms(" ".join(text for text, _ in kept_sentences))) & COUNTRIES
+    if (kept_sentences and answered_countries and asked_countries and not asked_countries & answered_countries
+            and not _ASKS_WHICH_COUNTRY.search(question)):
+        # "China's net migration in 2023?" answered with Korea's figure: every
+        # sentence is backed, but about another country than the one asked.
+        notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
+                     f"the question about {', '.join(sorted(asked_countries))}")
         kept_sentences = []
     if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not _figures(
             " ".join(text for text, _ in kept_sentences)) - _figures(question):

@@ -12,12 +12,13 @@ import re
 # The model sees passages numbered [1]..[n] and must tag each sentence with the
 # numbers it rests on. Small models copy a format better than they follow
 # abstract rules, hence the worked example of the marker style.
+EXAMPLE_SENTENCE = "Japan's figure was +0.54"
 ANSWER_SYSTEM = (
     "You answer questions about news articles using only the numbered passages given. "
     "Answer in one to three complete sentences that name what the figure or fact is about. "
     "When passages give different figures for the same thing, give each in its own sentence. "
     "End every sentence with the number of the passage it comes from in square brackets, "
-    "like this: Japan's figure was +0.54 [2]. "
+    f"like this: {EXAMPLE_SENTENCE} [2]. "
     "Copy names and figures exactly as the passage writes them."
 )
 # There is deliberately no "say the articles do not say" way out: the 1.5B

@@ -375,3 +375,38 @@ def test_in_a_sentence_naming_several_countries_a_figure_is_the_one_named_before
     france = _passages("France plans to invest over $100 million")
     claim = "France plans to invest over $100 million to attract researchers working in the U.S. [1]."
     assert not check_answer("What does France plan?", claim, france).refused
+
+
+def test_the_questions_country_may_not_take_a_figure_the_quote_gives_another_country_the_claim_names():
+    passages = _passages("3.6 AI talents per 100,000 individuals left Korea")
+    question = "What figure did the United States record on HAI's AI talent migration indicator?"
+    swapped = check_answer(question, "The United States recorded 3.6 AI talents per 100,000 individuals "
+                                     "leaving Korea [1].", passages)
+    assert swapped.refused, swapped.text
+    # Unnamed in a quote that gives the figure to no country, it still may.
+    graduates = _passages("doctoral graduates left for overseas as of 2022")
+    asked = "What share of Korea's AI graduates had gone abroad as of 2022?"
+    claim = check_answer(asked, "About 40% of Korea's AI master's and doctoral graduates left for overseas [1].",
+                         graduates, {graduates[0].chunk.doc_id: {"korea"}})
+    assert not claim.refused, claim.notes
+
+
+def test_an_answer_about_another_country_than_the_one_asked_is_refused():
+    passages = _passages("South Korea had a net outflow of AI talent of -0.30")
+    answer = "South Korea had a net outflow of AI talent of -0.30 per 10,000 people in 2023 [1]."
+    wrong = check_answer("What was China's net AI talent outflow per 10,000 people in 2023?", answer,
+                         passages)
+    assert wrong.refused and "the question about china" in wrong.notes[-1]
+    # A question asking which country expects another one.
+    japan = _passages("Japan recorded a net inflow of +0.54")
+    which = check_answer("Which country had a net inflow while Korea lost talent in 2023?",
+                         "Japan recorded a net inflow of +0.54 in 2023 [1].", japan)
+    assert not which.refused, which.notes
+
+
+def test_the_prompts_own_example_is_no_answer_even_where_a_passage_backs_it():
+    from rag.prompts import EXAMPLE_SENTENCE
+
+    passages = _passages("Japan recorded a net inflow of +0.54")
+    answer = check_answer("How much did Japan invest privately in AI in 2023?", f"{EXAMPLE_SENTENCE} [1].", passages)
+    assert answer.refused and "example" in answer.notes[0]

@@ -33,9 +33,9 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 _ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage|proportion|number|figure|value|"
                               r"amount|salary|wage|budget|rate)\b", re.IGNORECASE)
 # Questions answered by naming another country than the ones they name
-# ("Which two countries ... Korea needs?").
-_ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b|\bwhere\b",
-                                 re.IGNORECASE)
+# ("Which two countries ... Korea needs?", "Where do they go?").
+_ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b", re.IGNORECASE)
+_ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 # A year as a time a question asks about or a claim states a figure for ("in
 # 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
 # Cup").
@@ -489,8 +489,14 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         kept_sentences = []
     asked_countries = set(terms(question)) & COUNTRIES
     answered_countries = set(terms(" ".join(text for text, _ in kept_sentences))) & COUNTRIES
-    if (kept_sentences and answered_countries and asked_countries and not asked_countries & answered_countries
-            and not _ASKS_WHICH_COUNTRY.search(question)):
+    if _ASKS_WHICH_COUNTRY.search(question):
+        if kept_sentences and not answered_countries - asked_countries:
+            # "Which country was second to the US?" answered "The United
+            # States was second to the US": no country but the question's.
+            notes.append("the question asks which country and the answer names none but the question's")
+            kept_sentences = []
+    elif (kept_sentences and answered_countries and asked_countries and not asked_countries & answered_countries
+            and not _ASKS_WHERE.search(question)):
         # "China's net migration in 2023?" answered with Korea's figure: every
         # sentence is backed, but about another country than the one asked.
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "

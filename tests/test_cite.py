@@ -410,3 +410,12 @@ def test_the_prompts_own_example_is_no_answer_even_where_a_passage_backs_it():
     passages = _passages("Japan recorded a net inflow of +0.54")
     answer = check_answer("How much did Japan invest privately in AI in 2023?", f"{EXAMPLE_SENTENCE} [1].", passages)
     assert answer.refused and "example" in answer.notes[0]
+
+
+def test_a_question_asking_which_country_needs_a_country_beyond_its_own():
+    passages = _passages("the United States ranked first in private investment last year")
+    question = "Which country was second to the US in private AI investment in the AI Index 2024?"
+    same = check_answer(question, "The United States was second to the US in private AI investment [1].", passages)
+    assert same.refused and "which country" in same.notes[-1]
+    right = check_answer(question, "China was second, with $7.76 billion [1].", passages)
+    assert not right.refused, right.notes

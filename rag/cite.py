@@ -269,8 +269,12 @@ class _ClaimCheck:
         """The countries the quotes of the cited passages give the claim's
         figures to (see `_nearest_countries`); empty when they name none."""
         figures = self.binding_figures()
-        quotes = [_text_of(self.evidence.passages[i], self.quote(i)) for i in cited]
-        return set().union(*(_nearest_countries(q, n) for q in quotes for n in figures if number_in(n, numbers(q))))
+        owners: set[str] = set()
+        for i in cited:
+            quote = _text_of(self.evidence.passages[i], self.quote(i))
+            stated = numbers(quote)
+            owners.update(*(_nearest_countries(quote, n) for n in figures if number_in(n, stated)))
+        return owners
 
     def swapped_years(self, cited: list[int]) -> list[str]:
         """Years of the claim that the cited passages give, but never with any

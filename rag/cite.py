@@ -39,6 +39,8 @@ _ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 # A year as a time a question asks about or a claim states a figure for ("in
 # 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
 # Cup").
+# A time a claim gives relative to the article's date.
+_RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 _QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
                             re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
@@ -117,8 +119,8 @@ class _Evidence:
         self.question_numbers = numbers(question)
         # Figures the question gives as part of a name ("the AI Index 2024"),
         # not a year it asks about ("in 2021"), which the cited text must state.
-        asked_years = set(_QUESTION_YEAR.findall(question))
-        self.given_numbers = {n for n in self.question_numbers if n not in asked_years}
+        self.asked_years = set(_QUESTION_YEAR.findall(question))
+        self.given_numbers = {n for n in self.question_numbers if n not in self.asked_years}
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
         self.amounts = [amounts(p.chunk.text) for p in passages]
@@ -281,11 +283,19 @@ class _ClaimCheck:
         of its figures: "$1.39 billion in 2022" from "Korea ranked ninth with
         $1.39 billion. ... In 2022, Korea ranked sixth with $3.1 billion". A
         year holds for its sentence and those after it up to the next one
-        naming another year ("In 2023, ... . In the same period, Japan ...")."""
+        naming another year ("In 2023, ... . In the same period, Japan ...").
+        A claim that dates its figure "last year" is held to the question's
+        years: refused when the passage names each of them and gives the
+        figure with none."""
         figures = self.binding_figures()
         # Only a year the claim puts a figure in ("in 2022"), not one in a
         # name ("the AI Index 2024", which reports 2023's figures).
         years = set(_QUESTION_YEAR.findall(self.text))
+        relative = not years and _RELATIVE_YEAR.search(self.text)
+        if relative:
+            # "-0.30 last year" answering "its value in 2020": the figure
+            # must still go with the year asked where the passage names it.
+            years = self.evidence.asked_years
         if not figures or not years:
             return []
         swapped = []
@@ -304,6 +314,8 @@ class _ClaimCheck:
                             bound = True
             if named and not bound:
                 swapped.append(year)
+        if relative and len(swapped) < len(years):
+            return []  # a year asked goes with the figure, or the passage never names it
         return swapped
 
     def swapped_units(self, cited: list[int]) -> list[str]:

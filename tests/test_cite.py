@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from rag.chunk import chunk_article
@@ -419,3 +421,21 @@ def test_a_question_asking_which_country_needs_a_country_beyond_its_own():
     assert same.refused and "which country" in same.notes[-1]
     right = check_answer(question, "China was second, with $7.76 billion [1].", passages)
     assert not right.refused, right.notes
+
+
+def test_a_figure_given_for_last_year_does_not_answer_for_another_year_the_question_asks():
+    # One passage of both chunks, as retrieval joins a chunk and its continuation.
+    first, then = (p.chunk for p in _passages("Korea recorded -0.30 last year", "This indicator, which was 0.30"))
+    article = ARTICLES[first.doc_id]
+    joined = dataclasses.replace(first, chunk_id=f"{first.chunk_id}+{then.chunk_id}", end=then.end,
+                                 text=article.text[first.start:then.end], sentences=first.sentences + then.sentences)
+    passages = [Passage(joined, article.title, 0.1, 1, 0.5, 1.0)]
+    question = "What value did Korea's AI talent movement indicator have in 2020, before it started to fall?"
+    wrong = check_answer(question, "Korea's AI talent movement indicator was -0.30 last year [1].", passages)
+    assert wrong.refused, wrong.text
+    right = check_answer(question, "The indicator was 0.30 in 2020 [1].", passages)
+    assert not right.refused, right.notes
+    # Where "last year" is the year asked, the passage gives the figure with it.
+    asked_2023 = "What did Korea record in HAI's 2019-2023 survey of LinkedIn members in 2023?"
+    same_year = check_answer(asked_2023, "Korea recorded -0.30 last year [1].", passages)
+    assert not same_year.refused, same_year.notes

@@ -39,10 +39,10 @@ _ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
 # A year as a time a question asks about or a claim states a figure for ("in
 # 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
 # Cup").
-# A time a claim gives relative to the article's date.
-_RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 _QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
                             re.IGNORECASE)
+# A time a claim gives relative to the article's date.
+_RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
 MAX_QUOTE_SENTENCES = 3
 
@@ -490,7 +490,7 @@ def check_answer(question: str, draft: str, passages: list[Passage],
             continue
         kept_sentences.append((claim.text, [(i, *check.quote(i)) for i in cited]))
 
-    asked_years = sorted(set(_QUESTION_YEAR.findall(question)))
+    asked_years = sorted(evidence.asked_years)
     cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
     unmentioned = [year for year in asked_years if year not in cited_text]
     cited_docs = {passages[i].chunk.doc_id for _, quotes in kept_sentences for i, _, _ in quotes}
@@ -503,7 +503,7 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         # (Most, not all: "the Ministry" may be "the Minister" in the text.)
         notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
         kept_sentences = []
-    asked_countries = set(terms(question)) & COUNTRIES
+    asked_countries = evidence.question_terms & COUNTRIES
     answered_countries = set(terms(" ".join(text for text, _ in kept_sentences))) & COUNTRIES
     if _ASKS_WHICH_COUNTRY.search(question):
         if kept_sentences and not answered_countries - asked_countries:

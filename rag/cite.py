@@ -36,6 +36,10 @@ _ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage
 # ("Which two countries ... Korea needs?", "Where do they go?").
 _ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+# A question that names its possible answers ("gaining or losing", "Did ...?")
+# is answered by choosing among its own words.
+_OFFERS_CHOICE = re.compile(r"\bor\b|^\W*(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would)\b",
+                            re.IGNORECASE)
 # A year as a time a question asks about or a claim states a figure for ("in
 # 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
 # Cup").
@@ -521,6 +525,13 @@ def check_answer(question: str, draft: str, passages: list[Passage],
     if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not _figures(
             " ".join(text for text, _ in kept_sentences)) - _figures(question):
         notes.append("the question asks for a figure and the answer states none")
+        kept_sentences = []
+    if (kept_sentences and not _OFFERS_CHOICE.search(question)
+            and not set(terms(" ".join(text for text, _ in kept_sentences))) - evidence.question_terms):
+        # "Which proposal concerns conscription?" answered "The proposal
+        # concerns conscription": backed, since the passage shares the
+        # question's words, but it tells nothing the question did not.
+        notes.append("the answer only restates the question")
         kept_sentences = []
     if kept_sentences and unmentioned:
         # "Japan's 2021 figure?" answered with the 2023 one: every sentence

@@ -439,3 +439,19 @@ def test_a_figure_given_for_last_year_does_not_answer_for_another_year_the_quest
     asked_2023 = "What did Korea record in HAI's 2019-2023 survey of LinkedIn members in 2023?"
     same_year = check_answer(asked_2023, "Korea recorded -0.30 last year [1].", passages)
     assert not same_year.refused, same_year.notes
+
+
+def test_an_answer_that_adds_nothing_to_the_question_is_refused():
+    # Seen on the test split: the passage shares the question's words, so
+    # each was backed, yet the answer names no proposal at all.
+    passages = _passages("provide 'value for effort' to AI talents")
+    question = "Among Professor Kim's proposals to give AI talent 'value for effort', which one concerns conscription?"
+    restated = check_answer(question, "Professor Kim's proposal to give AI talent 'value for effort' concerns "
+                                      "conscription [1].", passages)
+    assert restated.refused and "restates" in restated.notes[-1]
+    right = check_answer(question, "Professor Kim suggested military service benefits for AI talents [1].",
+                         passages)
+    assert not right.refused, right.notes
+    # A question offering its answers is answered in its own words.
+    choice = "Did Professor Kim suggest policy alternatives or not?"
+    assert not check_answer(choice, "Professor Kim suggested policy alternatives [1].", passages).refused

@@ -9,6 +9,7 @@ the same answer always scores the same; they are independent of the checks in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
@@ -219,18 +220,50 @@ def metrics(results: list[Result]) -> dict[str, float | None]:
     }
 
 
-def run_eval(items: list[Item], assistant: Any, progress: bool = False) -> list[Result]:
-    """Ask every item's question of `assistant` and score the answers."""
+def run_eval(items: list[Item], assistant: Any, progress: bool = False, gold_evidence: bool = False) -> list[Result]:
+    """Ask every item's question of `assistant` and score the answers (with
+    `gold_evidence`, the answerable items only, each from its gold quotes)."""
     from tqdm import tqdm
 
     assistant.warm_up()
     retriever = assistant._ready_retriever()
+    if gold_evidence:
+        items = [i for i in items if i.gold]
     results = []
     for item in tqdm(items, desc="eval", unit="question", disable=not progress):
-        answer = assistant.ask(item.question)
+        answer = gold_evidence_answer(item, assistant) if gold_evidence else assistant.ask(item.question)
         ranked = [p.chunk for p in retriever.retrieve(item.question, RANK_DEPTH)]
         results.append(score(item, answer, ranked))
     return results
+
+
+def gold_evidence_answer(item: Item, assistant: Any) -> Any:
+    """The checked answer when the model reads only the item's gold quotes.
+
+    A ceiling, not the product: retrieval and evidence choice are taken out,
+    so what still fails is the generator's writing (or the checks' verdict on
+    it). The quotes are shown with their article titles, in the prompt's own
+    format, and citations are checked against the chunks holding them.
+    """
+    from .cite import check_answer
+    from .prompts import answer_messages
+    from .types import Passage
+
+    retriever = assistant._ready_retriever()
+    passages: list[Passage] = []
+    quotes: list[list[str]] = []
+    for gold in item.gold:
+        chunk = next(c for c in retriever.index.chunks if _gold_rank(gold, [c]))
+        if chunk.chunk_id not in [p.chunk.chunk_id for p in passages]:
+            passages.append(Passage(chunk=chunk, title=retriever.index.documents[chunk.doc_id].title, score=1.0,
+                                    rank=len(passages) + 1, dense_score=1.0, lexical_score=0.0))
+            quotes.append([])
+        quotes[[p.chunk.chunk_id for p in passages].index(chunk.chunk_id)].append(gold.quote)
+    evidence = [(p.title, " ".join(q)) for p, q in zip(passages, quotes)]
+    started = time.perf_counter()
+    draft = "".join(assistant.generator.stream(answer_messages(item.question, evidence)))
+    answer = check_answer(item.question, draft, passages, retriever.article_terms, retriever.common_terms)
+    return dataclasses.replace(answer, timings={"total": time.perf_counter() - started})
 
 
 def load_thresholds(eval_dir: Path) -> dict[str, float]:
@@ -262,6 +295,7 @@ def _fmt(value: float | None, seconds: bool = False) -> str:
 def render_markdown(figures: dict[str, float | None], results: list[Result], header: dict[str, Any]) -> str:
     lines = [f"# Eval report: {header['split']} split, {header['model']}", "",
              f"{header['items']} items ({header['counts']}); top_k {header['top_k']}; {header['when']}", "",
+             f"Evidence: {header['evidence']}.", "",
              "| figure | value |", "|---|---|"]
     lines += [f"| {name} | {_fmt(value, name.startswith('seconds'))} |" for name, value in figures.items()]
     failures = [r for r in results if not r.correct or r.supporting_citations < r.citations
@@ -289,7 +323,8 @@ def render_markdown(figures: dict[str, float | None], results: list[Result], hea
 def write_report(out_dir: Path, figures: dict[str, float | None], results: list[Result],
                  header: dict[str, Any]) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{header['split']}-{header['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    mode = "-gold-evidence" if header["evidence"].startswith("gold") else ""
+    stem = f"{header['split']}{mode}-{header['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
     md.write_text(render_markdown(figures, results, header), encoding="utf-8")
     js.write_text(json.dumps({"header": header, "figures": figures, "results": [asdict(r) for r in results]},
@@ -298,7 +333,8 @@ def write_report(out_dir: Path, figures: dict[str, float | None], results: list[
 
 
 def evaluate(settings: config.Settings, split: str | None, eval_dir: Path, out_dir: Path,
-             ids: list[str] | None = None, progress: bool = False) -> tuple[dict[str, float | None], list[Result], Path]:
+             ids: list[str] | None = None, progress: bool = False,
+             gold_evidence: bool = False) -> tuple[dict[str, float | None], list[Result], Path]:
     """Run the eval and write its report; returns (figures, results, markdown path)."""
     from .pipeline import Assistant
 
@@ -308,11 +344,13 @@ def evaluate(settings: config.Settings, split: str | None, eval_dir: Path, out_d
     if not items:
         raise BadInput(f"no eval items match (split {split!r}, ids {ids}) in {eval_dir / 'items'}")
     assistant = Assistant(settings, progress=progress)
-    results = run_eval(items, assistant, progress=progress)
+    results = run_eval(items, assistant, progress=progress, gold_evidence=gold_evidence)
     figures = metrics(results)
-    counts = ", ".join(f"{sum(i.kind == k for i in items)} {k}" for k in KINDS)
-    header = {"split": split or "all", "model": settings.model, "items": len(items), "counts": counts,
-              "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    counts = ", ".join(f"{sum(r.kind == k for r in results)} {k}" for k in KINDS)
+    header = {"split": split or "all", "model": settings.model, "items": len(results), "counts": counts,
+              "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "evidence": "gold quotes only (a ceiling; retrieval figures say nothing)" if gold_evidence
+              else "the pipeline's own"}
     md, _ = write_report(out_dir, figures, results, header)
     return figures, results, md
 
@@ -322,17 +360,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="generator name (default: the configured one)")
     parser.add_argument("--ids", nargs="+", help="only these item ids")
     parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
+    parser.add_argument("--gold-evidence", action="store_true",
+                        help="the model reads only each answerable item's gold quotes: how right the generator "
+                             "is when retrieval is perfect (no threshold check)")
 
 
 def main(args: argparse.Namespace, settings: config.Settings) -> int:
     eval_dir = default_eval_dir()
     split = None if args.split == "all" or args.ids else args.split
     figures, results, md = evaluate(settings, split, eval_dir, args.out or eval_dir / "reports", args.ids,
-                                    progress=True)
+                                    progress=True, gold_evidence=args.gold_evidence)
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {_fmt(value, name.startswith('seconds'))}")
-    failures = below_thresholds(figures, load_thresholds(eval_dir)) if split == "test" else []
+    failures = below_thresholds(figures, load_thresholds(eval_dir)) if split == "test" and not args.gold_evidence else []
     for line in failures:
         print(f"below threshold: {line}")
     print(f"report: {md} (and {md.with_suffix('.json').name})")

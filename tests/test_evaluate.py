@@ -77,3 +77,20 @@ def test_retrieval_recall_counts_the_passages_the_model_was_given():
     found, missed = score(ITEM, given, [gold]), score(ITEM, _answer("x", {}, refused=True), [gold])
     assert found.gold_in_context == [True] and missed.gold_ranks == [1] and missed.gold_in_context == [False]
     assert metrics([found, missed])["retrieval_recall_at_k"] == 1 / 2
+
+
+def test_gold_evidence_shows_the_model_only_the_gold_quotes(settings):
+    from rag.evaluate import gold_evidence_answer
+    from rag.pipeline import Assistant
+    from tests.conftest import FakeGenerator, HashEmbedder
+
+    quote = ("In the same period, Japan recorded a net inflow of +0.54, amounting to approximately 5.4 "
+             "individuals for every 100,000.")
+    item = Item(id="f1", kind="fact", split="dev", question="What was Japan's net AI talent inflow in 2023?",
+                facts=(("0.54",),), gold=(Gold("004_8845b63d3c664428", quote),))
+    generator = FakeGenerator("Japan recorded a net inflow of +0.54 [1].")
+    answer = gold_evidence_answer(item, Assistant(settings, embedder=HashEmbedder(), generator=generator))
+    prompt = generator.messages[0][-1]["content"]
+    assert quote in prompt and "-0.30" not in prompt  # the quote, not the chunk around it
+    assert not answer.refused and answer.citations[0].doc_id == "004_8845b63d3c664428"
+    assert not missing_facts(item, answer.text)

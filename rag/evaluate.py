@@ -346,6 +346,9 @@ def evaluate(settings: config.Settings, split: str | None, eval_dir: Path, out_d
     assistant = Assistant(settings, progress=progress)
     results = run_eval(items, assistant, progress=progress, gold_evidence=gold_evidence)
     figures = metrics(results)
+    if gold_evidence:
+        # No refuse items are asked and the model is given the gold chunks.
+        figures.update(refusal_precision=None, refusal_recall=None, retrieval_recall_at_k=None)
     counts = ", ".join(f"{sum(r.kind == k for r in results)} {k}" for k in KINDS)
     header = {"split": split or "all", "model": settings.model, "items": len(results), "counts": counts,
               "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S"),

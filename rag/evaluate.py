@@ -209,6 +209,11 @@ def metrics(results: list[Result]) -> dict[str, float | None]:
         "answer_accuracy": _ratio(sum(r.correct for r in answerable), len(answerable)),
         "refusal_precision": _ratio(sum(r.kind == "refuse" for r in refused), len(refused)),
         "refusal_recall": _ratio(sum(r.refused for r in should_refuse), len(should_refuse)),
+        # The outcome the product exists to avoid: an answer shown that is
+        # wrong (facts missing) or that should have been a refusal. A
+        # refusal is never counted here, so checks that turn a wrong answer
+        # into one show up in this figure rather than in accuracy.
+        "wrong_answer_rate": _ratio(sum(not r.refused and not r.correct for r in results), len(results)),
         "citation_precision": _ratio(sum(r.supporting_citations for r in results), sum(r.citations for r in results)),
         "citation_recall": _ratio(sum(r.supported_sentences for r in results), sum(r.sentences for r in results)),
         "gold_document_rate": _ratio(sum(bool(r.cites_gold) for r in answered), len(answered)),
@@ -267,7 +272,7 @@ def gold_evidence_answer(item: Item, assistant: Any) -> Any:
 
 
 def load_thresholds(eval_dir: Path) -> dict[str, float]:
-    """Minimum (or, for `seconds_*`, maximum) figures from eval/thresholds.toml."""
+    """Minimum (or, for `seconds_*` and `wrong_answer_rate`, maximum) figures from eval/thresholds.toml."""
     path = eval_dir / "thresholds.toml"
     with path.open("rb") as f:
         return {k: float(v) for k, v in tomllib.load(f).get("test", {}).items()}
@@ -280,7 +285,7 @@ def below_thresholds(figures: dict[str, float | None], thresholds: dict[str, flo
         value = figures.get(name)
         if value is None:
             continue
-        worse = value > limit if name.startswith("seconds") else value < limit
+        worse = value > limit if name.startswith(("seconds", "wrong")) else value < limit
         if worse:
             failures.append(f"{name} = {value:.3f} (threshold {limit:.3f})")
     return failures

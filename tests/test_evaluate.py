@@ -55,8 +55,9 @@ def test_score_and_metrics():
     assert figures["refusal_precision"] == 1 / 2 and figures["refusal_recall"] == 1 / 2
     assert figures["citation_precision"] == 1 / 3  # the Argentina citation does not support its sentence
     assert figures["citation_recall"] == 1 / 3
-    assert below_thresholds(figures, {"answer_accuracy": 0.9, "seconds_p95": 5.0}) == [
-        "answer_accuracy = 0.667 (threshold 0.900)"]
+    assert figures["wrong_answer_rate"] == 1 / 5  # Argentina; the missing-citation answer is still right
+    assert below_thresholds(figures, {"answer_accuracy": 0.9, "seconds_p95": 5.0, "wrong_answer_rate": 0.1}) == [
+        "answer_accuracy = 0.667 (threshold 0.900)", "wrong_answer_rate = 0.200 (threshold 0.100)"]
 
 
 def test_gold_rank_finds_the_chunk_holding_the_quote():

@@ -526,6 +526,14 @@ def check_answer(question: str, draft: str, passages: list[Passage],
             " ".join(text for text, _ in kept_sentences)) - _figures(question):
         notes.append("the question asks for a figure and the answer states none")
         kept_sentences = []
+    asked_units = {canonical_number(u) for u in _PER.findall(question)}
+    answered_units = {unit for text, _ in kept_sentences for _, unit in _rates(text)}
+    if kept_sentences and asked_units and answered_units and not asked_units & answered_units:
+        # "How many per 100,000 left Korea?" answered "-0.30 per 10,000":
+        # backed, but a figure of another measure than the one asked.
+        notes.append(f"the question asks per {'/'.join(sorted(asked_units))}, "
+                     f"the answer gives figures per {'/'.join(sorted(answered_units))} only")
+        kept_sentences = []
     if (kept_sentences and not _OFFERS_CHOICE.search(question)
             and not set(terms(" ".join(text for text, _ in kept_sentences))) - evidence.question_terms):
         # "Which proposal concerns conscription?" answered "The proposal

@@ -455,3 +455,15 @@ def test_an_answer_that_adds_nothing_to_the_question_is_refused():
     # A question offering its answers is answered in its own words.
     choice = "Did Professor Kim suggest policy alternatives or not?"
     assert not check_answer(choice, "Professor Kim suggested policy alternatives [1].", passages).refused
+
+
+def test_an_answer_counting_per_another_unit_than_asked_is_refused():
+    # Seen on the test split: the passage backs "-0.30 per 10,000", but the
+    # question asks how many per 100,000 (the passage's "about 3").
+    passages = _passages("South Korea had a net outflow of AI talent of -0.30 per 10,000 people in 2023")
+    question = "According to the OECD, about how many people per 100,000 left South Korea for AI work in 2023?"
+    other_unit = check_answer(question, "About -0.30 per 10,000 people left South Korea in 2023 [1].", passages)
+    assert other_unit.refused and "per 100000" in other_unit.notes[-1]
+    asked_unit = check_answer(question, "About 3 individuals per 100,000 people left South Korea in 2023 [1].",
+                              passages)
+    assert not asked_unit.refused, asked_unit.notes

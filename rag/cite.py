@@ -508,7 +508,10 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
         kept_sentences = []
     asked_countries = evidence.question_terms & COUNTRIES
-    answered_countries = set(terms(" ".join(text for text, _ in kept_sentences))) & COUNTRIES
+    # The answer as one text, for the checks below; each runs only while
+    # sentences are kept.
+    answer_terms = set(terms(" ".join(text for text, _ in kept_sentences)))
+    answered_countries = answer_terms & COUNTRIES
     if _ASKS_WHICH_COUNTRY.search(question):
         if kept_sentences and not answered_countries - asked_countries:
             # "Which country was second to the US?" answered "The United
@@ -535,7 +538,7 @@ def check_answer(question: str, draft: str, passages: list[Passage],
                      f"the answer gives figures per {'/'.join(sorted(answered_units))} only")
         kept_sentences = []
     if (kept_sentences and not _OFFERS_CHOICE.search(question)
-            and not set(terms(" ".join(text for text, _ in kept_sentences))) - evidence.question_terms):
+            and not answer_terms - evidence.question_terms):
         # "Which proposal concerns conscription?" answered "The proposal
         # concerns conscription": backed, since the passage shares the
         # question's words, but it tells nothing the question did not.

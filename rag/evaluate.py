@@ -255,16 +255,16 @@ def gold_evidence_answer(item: Item, assistant: Any) -> Any:
     from .types import Passage
 
     retriever = assistant._ready_retriever()
-    passages: list[Passage] = []
-    quotes: list[list[str]] = []
+    by_chunk: dict[str, tuple[Passage, list[str]]] = {}  # each gold chunk and its quotes, in gold order
     for gold in item.gold:
         chunk = next(c for c in retriever.index.chunks if _gold_rank(gold, [c]))
-        if chunk.chunk_id not in [p.chunk.chunk_id for p in passages]:
-            passages.append(Passage(chunk=chunk, title=retriever.index.documents[chunk.doc_id].title, score=1.0,
-                                    rank=len(passages) + 1, dense_score=1.0, lexical_score=0.0))
-            quotes.append([])
-        quotes[[p.chunk.chunk_id for p in passages].index(chunk.chunk_id)].append(gold.quote)
-    evidence = [(p.title, " ".join(q)) for p, q in zip(passages, quotes)]
+        if chunk.chunk_id not in by_chunk:
+            by_chunk[chunk.chunk_id] = (Passage(chunk=chunk, title=retriever.index.documents[chunk.doc_id].title,
+                                                score=1.0, rank=len(by_chunk) + 1, dense_score=1.0,
+                                                lexical_score=0.0), [])
+        by_chunk[chunk.chunk_id][1].append(gold.quote)
+    passages = [p for p, _ in by_chunk.values()]
+    evidence = [(p.title, " ".join(quotes)) for p, quotes in by_chunk.values()]
     started = time.perf_counter()
     draft = "".join(assistant.generator.stream(answer_messages(item.question, evidence)))
     answer = check_answer(item.question, draft, passages, retriever.article_terms, retriever.common_terms)

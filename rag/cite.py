@@ -396,9 +396,9 @@ class _ClaimCheck:
 _JUDGEMENTS = frozenset(terms("best worst better worse greatest ideal wisest smartest"))
 
 
-def _figures(text: str) -> set[str]:
-    """Figures in digits or words ("three places", "ninth")."""
-    return {t for t in terms(text) if canonical_number(t) is not None}
+def _figures(text_terms: AbstractSet[str]) -> set[str]:
+    """The figures among a text's terms, in digits or words ("three places", "ninth")."""
+    return {t for t in text_terms if canonical_number(t) is not None}
 
 
 def question_names(question: str) -> set[str]:
@@ -525,8 +525,8 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
                      f"the question about {', '.join(sorted(asked_countries))}")
         kept_sentences = []
-    if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not _figures(
-            " ".join(text for text, _ in kept_sentences)) - _figures(question):
+    if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not (
+            _figures(answer_terms) - _figures(evidence.question_terms)):
         notes.append("the question asks for a figure and the answer states none")
         kept_sentences = []
     asked_units = {canonical_number(u) for u in _PER.findall(question)}

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import config
 
-# Eval items the benchmark asks, by id: fact and multi items of the test split
+# Eval items the benchmark asks, by id: fact and multi items of the old test split (dev now)
 # and two refusals (one caught by the retrieval gate, one the model must refuse).
 # Fixed so that runs months apart compare the same work; ordered so that
 # neighbours come from different articles, so the reused prompt prefix is

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
 from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, REFUSAL_TEXT
-from .text import COUNTRIES, amounts, canonical_number, names, number_in, numbers, split_sentences, terms
+from .text import COUNTRIES, canonical_number, names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -27,11 +27,6 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\
 # passage about France's budget fails.
 MIN_TERM_COVERAGE = 0.5
 _YEAR = re.compile(r"(?:19|20)\d\d")
-# Questions whose answer is a quantity: an answer to one that states no
-# figure beyond the question's own ("LG U+ offers competitive wages ...") is
-# about the subject, not an answer.
-_ASKS_FOR_FIGURE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:share|percentage|proportion|number|figure|value|"
-                              r"amount|salary|wage|budget|rate)\b", re.IGNORECASE)
 # Questions answered by naming another country than the ones they name
 # ("Which two countries ... Korea needs?", "Where do they go?").
 _ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b", re.IGNORECASE)
@@ -127,7 +122,6 @@ class _Evidence:
         self.given_numbers = {n for n in self.question_numbers if n not in self.asked_years}
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
-        self.amounts = [amounts(p.chunk.text) for p in passages]
         # What each article names anywhere (its byline too); the retrieved
         # passages alone when the caller has no more.
         self.doc_terms: dict[str, set[str]] = {}
@@ -148,35 +142,6 @@ class _Evidence:
         self.sentence_texts = [_sentence_texts(p) for p in passages]
         self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in texts]
                           for texts in self.sentence_texts]
-        # Per passage: the "per N" rates of each sentence, for binding a
-        # figure to its unit.
-        self.rated = [[_rated_figures(t) for t in texts] for texts in self.sentence_texts]
-
-
-# "-0.30 per 10,000", "5.4 individuals for every 100,000": a figure and the
-# unit it is counted per (the last figure before "per", within the sentence).
-_PER = re.compile(r"\b(?:per|for every|for each)\s+(\d[\d,]*)", re.IGNORECASE)
-_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-
-def _rated_figures(text: str) -> list[tuple[list[str], str]]:
-    """For each "per N" of `text`: (the figures before it, N), canonical and
-    unsigned; the last of those figures is the one counted per N.
-
-    >>> _rated_figures("Japan recorded +0.54, or about 5.4 individuals for every 100,000.")
-    [(['0.54', '5.4'], '100000')]
-    """
-    found = []
-    for match in _PER.finditer(text):
-        before = [n for n in map(canonical_number, _DIGITS.findall(text[:match.start()])) if n is not None]
-        if before:
-            found.append((before, canonical_number(match.group(1))))
-    return found
-
-
-def _rates(text: str) -> set[tuple[str, str]]:
-    """(figure, unit) pairs of `text`: "5.4 ... for every 100,000" -> ("5.4", "100000")."""
-    return {(before[-1], unit) for before, unit in _rated_figures(text)}
 
 
 def _nearest_countries(text: str, figure: str) -> set[str]:
@@ -216,7 +181,6 @@ class _ClaimCheck:
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
         self.names = names(claim.text)
-        self.amounts = amounts(claim.text)
 
     def figures(self, i: int) -> set[str]:
         """The claim's figures that passage i states."""
@@ -322,25 +286,6 @@ class _ClaimCheck:
             return []  # a year asked goes with the figure, or the passage never names it
         return swapped
 
-    def swapped_units(self, cited: list[int]) -> list[str]:
-        """Rates of the claim ("0.54 per 100,000") where a cited sentence
-        counts another figure, written after this one, per that unit: "+0.54,
-        amounting to about 5.4 individuals for every 100,000" rates 5.4 per
-        100,000, not 0.54. Figures listed after the unit share it ("10.26 per
-        100,000, ahead of Japan (2.53)")."""
-        swapped = []
-        for figure, unit in _rates(self.text):
-            stated = other = False
-            for i in cited:
-                for rated in self.evidence.rated[i]:
-                    for before, rated_unit in rated:
-                        if rated_unit == unit:
-                            stated |= before[-1] == figure
-                            other |= figure in before[:-1]
-            if other and not stated:
-                swapped.append(f"{figure} per {unit}")
-        return swapped
-
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few
         terms); [] when they back the whole claim."""
@@ -379,12 +324,7 @@ class _ClaimCheck:
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
-        missing += self.swapped_units(cited)
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
-        # "$0.54 billion" is not the "+0.54" of a net inflow: a sum of money
-        # must be one in the passage too.
-        passage_amounts = set().union(*(ev.amounts[i] for i in cited))
-        missing += [f"{n} as an amount" for n in sorted(self.amounts - passage_amounts)]
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
@@ -394,20 +334,6 @@ class _ClaimCheck:
 # Judgements ("Japan has the best AI policy") are the articles' to make: a
 # claim with one of these words needs it in the passage it cites.
 _JUDGEMENTS = frozenset(terms("best worst better worse greatest ideal wisest smartest"))
-
-
-def _figures(text_terms: AbstractSet[str]) -> set[str]:
-    """The figures among a text's terms, in digits or words ("three places", "ninth")."""
-    return {t for t in text_terms if canonical_number(t) is not None}
-
-
-def question_names(question: str) -> set[str]:
-    """Names in a question, leaving out its capitalised first word unless it
-    is an acronym ("Expressed per ..." is no name; "OECD figures ..." is)."""
-    first = re.match(r"\W*([^\W\d_]+)", question)
-    if first and not first.group(1).isupper():
-        return names(question[first.end():])
-    return names(question)
 
 
 def _back(claim: _Claim, evidence: _Evidence, notes: list[str]) -> tuple[_ClaimCheck, list[int], list[str]]:
@@ -497,16 +423,6 @@ def check_answer(question: str, draft: str, passages: list[Passage],
     asked_years = sorted(evidence.asked_years)
     cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
     unmentioned = [year for year in asked_years if year not in cited_text]
-    cited_docs = {passages[i].chunk.doc_id for _, quotes in kept_sentences for i, _, _ in quotes}
-    cited_terms = set().union(*(evidence.doc_terms[d] for d in cited_docs)) if cited_docs else set()
-    asked_names = question_names(question) - COUNTRIES - evidence.common
-    unnamed = sorted(asked_names - cited_terms)
-    if kept_sentences and len(unnamed) > len(asked_names) / 2:
-        # "Which university did Bae Gyeong-hun attend?" answered from a
-        # passage that never names him: the answer is about someone else.
-        # (Most, not all: "the Ministry" may be "the Minister" in the text.)
-        notes.append(f"the passages cited never name {', '.join(unnamed)}, which the question asks about")
-        kept_sentences = []
     asked_countries = evidence.question_terms & COUNTRIES
     # The answer as one text, for the checks below; each runs only while
     # sentences are kept.
@@ -524,18 +440,6 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         # sentence is backed, but about another country than the one asked.
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
                      f"the question about {', '.join(sorted(asked_countries))}")
-        kept_sentences = []
-    if kept_sentences and _ASKS_FOR_FIGURE.search(question) and not (
-            _figures(answer_terms) - _figures(evidence.question_terms)):
-        notes.append("the question asks for a figure and the answer states none")
-        kept_sentences = []
-    asked_units = {canonical_number(u) for u in _PER.findall(question)}
-    answered_units = {unit for text, _ in kept_sentences for _, unit in _rates(text)}
-    if kept_sentences and asked_units and answered_units and not asked_units & answered_units:
-        # "How many per 100,000 left Korea?" answered "-0.30 per 10,000":
-        # backed, but a figure of another measure than the one asked.
-        notes.append(f"the question asks per {'/'.join(sorted(asked_units))}, "
-                     f"the answer gives figures per {'/'.join(sorted(answered_units))} only")
         kept_sentences = []
     if (kept_sentences and not _OFFERS_CHOICE.search(question)
             and not answer_terms - evidence.question_terms):

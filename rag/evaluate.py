@@ -1,15 +1,19 @@
 """`rag eval`: run the real pipeline over the eval set and score it.
 
 Owns the eval item format (described in eval/README.md), the metrics and the
-report. The metrics are deterministic and computed from the Answer alone, so
-the same answer always scores the same; they are independent of the checks in
-`cite.py` except for sharing `text.py`'s idea of a term, a figure and a name.
+report. The metrics are deterministic and computed from the Answer and the
+item alone, so the same answer always scores the same, and they share nothing
+with the checks in `cite.py`: a citation counts as right when its quote
+overlaps one of the item's gold quotes or states one of its required facts.
+Any folder of articles can be evaluated with its own items file
+(`--corpus DIR --items FILE`), on an index built apart from the project's.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -23,15 +27,11 @@ from typing import Any
 from . import config
 from .cite import parse_claims
 from .errors import BadInput
-from .text import names, number_in, numbers, terms
 
 log = logging.getLogger(__name__)
 
 KINDS = ("fact", "refuse", "multi")
 SPLITS = ("dev", "test")
-# Share of an answer sentence's terms its quote must contain for the citation
-# to count as supporting it (the figures and names must all be there).
-MIN_QUOTE_TERM_SHARE = 0.5
 # Retrieval is scored over this many ranks, so MRR sees past top_k.
 RANK_DEPTH = 20
 
@@ -57,11 +57,20 @@ def default_eval_dir() -> Path:
     return config.default_root() / "eval"
 
 
-def load_items(eval_dir: Path, split: str | None = None) -> list[Item]:
-    """Read every `items/*.jsonl` file; BadInput names the file and line of a bad item."""
+def item_files(eval_dir: Path) -> list[Path]:
+    """The project's own item files: `eval/items/*.jsonl`."""
+    return sorted((eval_dir / "items").glob("*.jsonl"))
+
+
+def load_items(paths: list[Path], split: str | None = None) -> list[Item]:
+    """Read eval items from JSON Lines files; BadInput names the file and line of a bad item."""
     items: list[Item] = []
-    for path in sorted((eval_dir / "items").glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read eval items from {path}: {exc}") from None
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             where = f"{path.name} line {number}"
@@ -76,6 +85,9 @@ def load_items(eval_dir: Path, split: str | None = None) -> list[Item]:
             if item.kind not in KINDS or item.split not in SPLITS:
                 raise BadInput(f"{where}: kind must be one of {KINDS} and split one of {SPLITS}")
             items.append(item)
+    ids = [i.id for i in items]
+    if len(set(ids)) < len(ids):
+        raise BadInput(f"eval item ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
     return [i for i in items if split is None or i.split == split]
 
 
@@ -101,19 +113,22 @@ def missing_facts(item: Item, text: str) -> list[str]:
 
 # --- scoring one answer ----------------------------------------------------
 
-def quote_supports(sentence: str, quote: str, question: str = "") -> bool:
-    """Whether `quote` carries `sentence`: all its figures and names, and at
-    least half of its terms. A name or figure the question itself gives may
-    go unnamed in the quote ("the country" for Korea, "the report" for the AI
-    Index 2024)."""
-    quote_terms = set(terms(quote))
-    given = numbers(question)
-    if any(not number_in(n, numbers(quote, spelled_ordinals=True)) and n not in given for n in numbers(sentence)):
+def _holds(gold: Gold, doc_id: str, text: str) -> bool:
+    """Whether `text` (of article `doc_id`) overlaps the gold quote: one holds
+    the other, or `text` holds one of the quote's sentences (a quote may span
+    chunks, a citation may be one sentence of a longer quote)."""
+    if doc_id != gold.doc:
         return False
-    if names(sentence) - quote_terms - set(terms(question)):
-        return False
-    sentence_terms = set(terms(sentence))
-    return not sentence_terms or len(sentence_terms & quote_terms) >= MIN_QUOTE_TERM_SHARE * len(sentence_terms)
+    return gold.quote in text or text in gold.quote or any(
+        part.strip() and part.strip() in text for part in re.split(r"(?<=[.!?])\s+", gold.quote))
+
+
+def citation_is_right(item: Item, doc_id: str, quote: str) -> bool:
+    """A citation is right when its quote overlaps a gold quote of the item or
+    states one of its required facts. Judged from the item alone, never by
+    `cite.py`'s own rules, so the figure cannot be right by construction."""
+    return any(_holds(g, doc_id, quote) for g in item.gold) or any(
+        alias_pattern(a).search(quote.translate(_QUOTES)) for aliases in item.facts for a in aliases)
 
 
 @dataclass
@@ -143,12 +158,7 @@ class Result:
 def _gold_rank(gold: Gold, ranked_chunks: list[Any]) -> int | None:
     """1-based rank of the first retrieved chunk overlapping the gold quote."""
     for rank, chunk in enumerate(ranked_chunks, start=1):
-        if chunk.doc_id != gold.doc:
-            continue
-        text = chunk.text
-        # The quote may span chunks: overlap by one of its sentences suffices.
-        if gold.quote in text or text in gold.quote or any(
-                part.strip() and part.strip() in text for part in re.split(r"(?<=[.!?])\s+", gold.quote)):
+        if _holds(gold, chunk.doc_id, chunk.text):
             return rank
     return None
 
@@ -166,18 +176,29 @@ def score(item: Item, answer: Any, ranked_chunks: list[Any]) -> Result:
     else:
         result.missing = missing_facts(item, answer.text)
         result.correct = not answer.refused and not result.missing
-        result.gold_ranks = [_gold_rank(g, ranked_chunks) for g in item.gold]
+        ranks = [_gold_rank(g, ranked_chunks) for g in item.gold]
         context = [p.chunk for p in answer.passages]
-        result.gold_in_context = [_gold_rank(g, context) is not None for g in item.gold]
-        if not answer.refused:
-            cited = set(result.cited_docs)
-            result.cites_gold = {g.doc for g in item.gold} <= cited
-    if not answer.refused:
+        given = [_gold_rank(g, context) is not None for g in item.gold]
+        cited = set(result.cited_docs)
+        if item.kind == "fact":
+            # A fact item's gold quotes are alternatives (several articles may
+            # state the one fact): finding or citing any one of them is enough.
+            found = [r for r in ranks if r is not None]
+            result.gold_ranks = [min(found) if found else None]
+            result.gold_in_context = [any(given)]
+            result.cites_gold = None if answer.refused else bool({g.doc for g in item.gold} & cited)
+        else:
+            # A multi item needs each article's fact.
+            result.gold_ranks, result.gold_in_context = ranks, given
+            result.cites_gold = None if answer.refused else {g.doc for g in item.gold} <= cited
+    if not answer.refused and item.kind != "refuse":
+        # A refuse item has no gold to judge a citation by; its wrong answer
+        # counts in wrong answers shown.
         for claim in parse_claims(answer.text):
             result.sentences += 1
-            quotes = [by_marker[m].quote for m in claim.markers if m in by_marker]
-            supporting = sum(quote_supports(claim.text, q, item.question) for q in quotes)
-            result.citations += len(quotes)
+            cited = [by_marker[m] for m in claim.markers if m in by_marker]
+            supporting = sum(citation_is_right(item, c.doc_id, c.quote) for c in cited)
+            result.citations += len(cited)
             result.supporting_citations += supporting
             result.supported_sentences += supporting > 0
     return result
@@ -242,6 +263,31 @@ def run_eval(items: list[Item], assistant: Any, progress: bool = False, gold_evi
     return results
 
 
+class ReplayGenerator:
+    """Writes the drafts a stored report recorded, question by question, so a
+    change to the checks after the model (`cite.py`) is measured in seconds
+    without the model. Valid only while the prompt is unchanged: the drafts
+    are what the model wrote for the prompts of that run."""
+
+    name = "replay"
+
+    def __init__(self, report: Path) -> None:
+        try:
+            results = json.loads(Path(report).read_text(encoding="utf-8"))["results"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"{report} is not an eval report to replay ({exc})") from None
+        self.drafts = {r["question"]: r["draft"] for r in results}
+
+    def load(self) -> None:
+        pass
+
+    def stream(self, messages: list[dict[str, str]], stop: Any = None) -> Any:
+        question = messages[-1]["content"].rsplit("Question: ", 1)[-1].strip()
+        if question not in self.drafts:
+            raise BadInput(f"the replayed report has no draft for {question!r}")
+        yield self.drafts[question]
+
+
 def gold_evidence_answer(item: Item, assistant: Any) -> Any:
     """The checked answer when the model reads only the item's gold quotes.
 
@@ -271,11 +317,24 @@ def gold_evidence_answer(item: Item, assistant: Any) -> Any:
     return dataclasses.replace(answer, timings={"total": time.perf_counter() - started})
 
 
-def load_thresholds(eval_dir: Path) -> dict[str, float]:
-    """Minimum (or, for `seconds_*` and `wrong_answer_rate`, maximum) figures from eval/thresholds.toml."""
-    path = eval_dir / "thresholds.toml"
-    with path.open("rb") as f:
-        return {k: float(v) for k, v in tomllib.load(f).get("test", {}).items()}
+def load_thresholds(eval_dir: Path, corpus: str) -> dict[str, float] | None:
+    """The bounds for `corpus`'s test split from eval/thresholds.toml (minimums,
+    or maximums for `seconds_*` and `wrong_answer_rate`); None when it has none."""
+    with (eval_dir / "thresholds.toml").open("rb") as f:
+        section = tomllib.load(f).get(corpus)
+    return None if section is None else {k: float(v) for k, v in section.items()}
+
+
+def corpus_settings(settings: config.Settings, corpus: Path) -> config.Settings:
+    """Settings that read articles from `corpus` into an index of its own,
+    kept beside the model cache under a name derived from the folder's path,
+    so the project's index is never touched and a second run reuses the first's."""
+    corpus = Path(corpus).resolve()
+    if not corpus.is_dir():
+        raise BadInput(f"article folder {corpus} does not exist")
+    key = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
+    return dataclasses.replace(settings, seeds_dir=corpus,
+                               index_dir=settings.cache_dir.parent / "indexes" / f"{corpus.name}-{key}")
 
 
 def below_thresholds(figures: dict[str, float | None], thresholds: dict[str, float]) -> list[str]:
@@ -298,7 +357,7 @@ def _fmt(value: float | None, seconds: bool = False) -> str:
 
 
 def render_markdown(figures: dict[str, float | None], results: list[Result], header: dict[str, Any]) -> str:
-    lines = [f"# Eval report: {header['split']} split, {header['model']}", "",
+    lines = [f"# Eval report: {header['split']} split, {header['model']}", "", f"Articles: {header['corpus']}", "",
              f"{header['items']} items ({header['counts']}); top_k {header['top_k']}; {header['when']}", "",
              f"Evidence: {header['evidence']}.", "",
              "| figure | value |", "|---|---|"]
@@ -329,7 +388,8 @@ def write_report(out_dir: Path, figures: dict[str, float | None], results: list[
                  header: dict[str, Any]) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = "-gold-evidence" if header["evidence"].startswith("gold") else ""
-    stem = f"{header['split']}{mode}-{header['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    corpus = Path(header["corpus"]).name
+    stem = f"{corpus}-{header['split']}{mode}-{header['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
     md.write_text(render_markdown(figures, results, header), encoding="utf-8")
     js.write_text(json.dumps({"header": header, "figures": figures, "results": [asdict(r) for r in results]},
@@ -337,28 +397,35 @@ def write_report(out_dir: Path, figures: dict[str, float | None], results: list[
     return md, js
 
 
-def evaluate(settings: config.Settings, split: str | None, eval_dir: Path, out_dir: Path,
-             ids: list[str] | None = None, progress: bool = False,
-             gold_evidence: bool = False) -> tuple[dict[str, float | None], list[Result], Path]:
-    """Run the eval and write its report; returns (figures, results, markdown path)."""
+def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path], out_dir: Path,
+             ids: list[str] | None = None, progress: bool = False, gold_evidence: bool = False,
+             corpus: Path | None = None, replay: Path | None = None) -> tuple[dict[str, float | None], list[Result], Path]:
+    """Run the eval and write its report; returns (figures, results, markdown path).
+
+    With `corpus`, the articles come from that folder (indexed apart from the
+    project's own); otherwise from the configured article folder.
+    """
     from .pipeline import Assistant
 
-    items = load_items(eval_dir, split)
+    items = load_items(item_paths, split)
     if ids:
         items = [i for i in items if i.id in set(ids)]
     if not items:
-        raise BadInput(f"no eval items match (split {split!r}, ids {ids}) in {eval_dir / 'items'}")
-    assistant = Assistant(settings, progress=progress)
+        raise BadInput(f"no eval items match (split {split!r}, ids {ids}) in {', '.join(map(str, item_paths))}")
+    if corpus is not None:
+        settings = corpus_settings(settings, corpus)
+    assistant = Assistant(settings, progress=progress, generator=ReplayGenerator(replay) if replay else None)
     results = run_eval(items, assistant, progress=progress, gold_evidence=gold_evidence)
     figures = metrics(results)
     if gold_evidence:
         # No refuse items are asked and the model is given the gold chunks.
         figures.update(refusal_precision=None, refusal_recall=None, retrieval_recall_at_k=None)
     counts = ", ".join(f"{sum(r.kind == k for r in results)} {k}" for k in KINDS)
-    header = {"split": split or "all", "model": settings.model, "items": len(results), "counts": counts,
+    header = {"split": split or "all", "corpus": str(settings.seeds_dir), "model": settings.model,
+              "items": len(results), "counts": counts,
               "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
               "evidence": "gold quotes only (a ceiling; retrieval figures say nothing)" if gold_evidence
-              else "the pipeline's own"}
+              else "the pipeline's own" + (f", drafts replayed from {replay}" if replay else "")}
     md, _ = write_report(out_dir, figures, results, header)
     return figures, results, md
 
@@ -368,6 +435,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="generator name (default: the configured one)")
     parser.add_argument("--ids", nargs="+", help="only these item ids")
     parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
+    parser.add_argument("--corpus", type=Path,
+                        help="a folder of articles to evaluate on instead of the project's (indexed apart)")
+    parser.add_argument("--items", type=Path, nargs="+",
+                        help="eval item files (JSON Lines) for --corpus (default: eval/items/*.jsonl)")
+    parser.add_argument("--thresholds", metavar="NAME",
+                        help="section of eval/thresholds.toml to hold the test split to (default: 'seeds' for "
+                             "the project's items, else the items file's folder name)")
+    parser.add_argument("--replay", type=Path, metavar="REPORT",
+                        help="re-check the drafts stored in an earlier report's JSON instead of asking the model "
+                             "(measures a change to the citation checks in seconds; the prompt must be unchanged)")
     parser.add_argument("--gold-evidence", action="store_true",
                         help="the model reads only each answerable item's gold quotes: how right the generator "
                              "is when retrieval is perfect (no threshold check)")
@@ -375,13 +452,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, settings: config.Settings) -> int:
     eval_dir = default_eval_dir()
+    if args.corpus is not None and not args.items:
+        raise BadInput("--corpus needs --items: the eval items written for those articles")
     split = None if args.split == "all" or args.ids else args.split
-    figures, results, md = evaluate(settings, split, eval_dir, args.out or eval_dir / "reports", args.ids,
-                                    progress=True, gold_evidence=args.gold_evidence)
+    item_paths = args.items or item_files(eval_dir)
+    section = args.thresholds or (Path(args.items[0]).resolve().parent.name if args.items else "seeds")
+    figures, results, md = evaluate(settings, split, item_paths, args.out or eval_dir / "reports", args.ids,
+                                    progress=True, gold_evidence=args.gold_evidence, corpus=args.corpus,
+                                    replay=args.replay)
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {_fmt(value, name.startswith('seconds'))}")
-    failures = below_thresholds(figures, load_thresholds(eval_dir)) if split == "test" and not args.gold_evidence else []
+    thresholds = load_thresholds(eval_dir, section) if split == "test" and not args.gold_evidence else None
+    failures = below_thresholds(figures, thresholds) if thresholds else []
     for line in failures:
         print(f"below threshold: {line}")
     print(f"report: {md} (and {md.with_suffix('.json').name})")

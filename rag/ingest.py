@@ -57,7 +57,13 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 
 def _first_line_title(text: str) -> str:
-    line = next(line for line in text.splitlines() if line.strip())
+    """The first line as a title, or "" when it is the only line: a one-line
+    article (a news snippet) has no title, and repeating its text as one
+    would show the model every passage twice."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return ""
+    line = lines[0]
     line = re.sub(r"^#+\s*", "", line.strip())  # a Markdown heading
     if len(line) > _TITLE_MAX_CHARS:
         line = line[: _TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
@@ -87,7 +93,7 @@ def read_article(path: Path, max_bytes: int, metadata: dict[str, str] | None = N
     meta = metadata or {}
     return Article(
         doc_id=path.stem,
-        title=meta.get("title") or _first_line_title(text),
+        title=meta.get("title") or _first_line_title(text) or path.stem,
         text=text,
         content_hash=content_hash(text),
         path=str(path),

@@ -12,7 +12,7 @@ import re
 # The model sees passages numbered [1]..[n] and must tag each sentence with the
 # numbers it rests on. Small models copy a format better than they follow
 # abstract rules, hence the worked example of the marker style.
-EXAMPLE_SENTENCE = "Japan's figure was +0.54"
+EXAMPLE_SENTENCE = "The bridge reopened in May 1998 after a $40 million repair"
 ANSWER_SYSTEM = (
     "You answer questions about news articles using only the numbered passages given. "
     "Answer in one to three complete sentences that name what the figure or fact is about. "

@@ -246,11 +246,32 @@ def names(text: str) -> set[str]:
     return found
 
 
+def _country_terms() -> frozenset[str]:
+    """Every country and territory of ISO 3166 (from `pycountry`) with a name
+    of its own, and the blocs news speaks of, as terms: a one-word name
+    ("Norway", "Korea" of "Korea, Republic of"), or the last word of a
+    longer one ("Zealand", "Arabia"). Names made of words like "Islands",
+    "Territory" or "and" are left out: their words are common ones ("Cook",
+    "Heard", "Man")."""
+    import pycountry
+
+    found = set()
+    for country in pycountry.countries:
+        name = getattr(country, "common_name", None) or country.name.split(",")[0]
+        words = re.findall(r"[^\W\d_]+", name)
+        if len(words) == 1 or not {w.lower() for w in words} & _GENERIC_NAME_WORDS:
+            found.add(_word_terms(words[-1])[0])
+    blocs = "Europe EU America USA Britain UK Russia Turkey"
+    return frozenset(found | {t for name in blocs.split() for t in _word_terms(name)})
+
+
+# Words of country names that say what kind of place it is, not which one.
+_GENERIC_NAME_WORDS = frozenset("islands island republic states state kingdom territory territories federation "
+                                "see city of the and saint sint minor outlying".split())
 # Countries and blocs, as terms. Names of the same kind are what a small model
-# swaps ("Korea" for "Japan"), so citation checking treats them specially.
-COUNTRIES = frozenset(t for name in (
-    "Korea Japan China India Israel France Britain UK Canada Australia Singapore Germany Luxembourg "
-    "Ireland Europe EU Taiwan Vietnam Russia America USA").split() for t in _word_terms(name))
+# swaps (one country's figure given to another), so citation checking treats
+# them specially; the list is ISO's, never the articles'.
+COUNTRIES = _country_terms()
 
 
 _POINTERS = ("in the same", "at the same", "this ", "these ", "that ", "those ", "it ", "they ", "he ", "she ",

@@ -223,26 +223,6 @@ def test_the_questions_own_figures_do_not_bind_a_country_to_an_answer():
     assert answer.refused
 
 
-def test_an_answer_whose_passages_never_name_the_questions_subject_is_refused():
-    passages = _passages("Georgia Tech", "Korea had a net outflow")
-    answer = check_answer("Which university did Bae Gyeong-hun get his doctorate from?",
-                          "He got his doctorate from Georgia Tech [1].", passages)
-    assert answer.refused and "bae" in answer.notes[-1]
-
-
-def test_a_source_the_question_names_may_be_named_elsewhere_in_the_cited_article():
-    passages = _passages("is inevitable due to the vast disparity")
-    question = "What makes Korea's AI manpower leakage inevitable, in the view of the official who spoke to Aju Press?"
-    draft = "The leakage is inevitable due to the vast disparity in investment between the U.S. and Korea [1]."
-    # The passage never names Aju Press; the article's byline and an earlier paragraph do.
-    assert check_answer(question, draft, passages).refused
-    whole = {"002_f3264cf3099be723": {"aju", "press", "seoul"}}
-    assert not check_answer(question, draft, passages, whole).refused
-    # An article that never names the source does not stand in for it.
-    assert check_answer(question.replace("Aju Press", "Reuters"), draft, passages, whole).refused
-
-
-
 def test_an_answer_that_only_restates_the_question_is_not_backed():
     # Accepting the question's words as backed (when the article uses them)
     # let "LG AI Research Institute is tied to Korea's AI talent policy in
@@ -255,33 +235,11 @@ def test_an_answer_that_only_restates_the_question_is_not_backed():
     assert answer.refused
 
 
-def test_an_answer_to_how_much_that_states_no_figure_is_refused():
-    passages = _passages("LG U+ is in the process of recruiting")
-    question = "What salary does LG U+ offer the 'AI Scientists' it is recruiting?"
-    answer = check_answer(question, "LG U+ is in the process of recruiting AI Scientists [1].", passages)
-    assert answer.refused and "states none" in answer.notes[-1]
-    places = _passages("but was pushed back 3 places")
-    right = check_answer("How many places did Korea drop in the private investment ranking?",
-                         "Korea was pushed back three places as investment decreased [1].", places)
-    assert not right.refused, right.notes
-
-
 def test_a_judgement_the_passage_does_not_make_is_dropped():
     passages = _passages("Japan recorded a net inflow of +0.54")
     answer = check_answer("Which country is doing best at drawing AI talent?",
                           "Japan is doing best, with a net inflow of +0.54 [1].", passages)
     assert answer.refused and "best" in answer.notes[0]
-
-
-def test_a_figure_turned_into_a_sum_of_money_is_dropped():
-    passages = _passages("Japan recorded a net inflow of +0.54")
-    answer = check_answer("How much did Japan invest privately in AI in 2023?",
-                          "Japan invested $0.54 billion in private AI in 2023 [1].", passages)
-    assert answer.refused and "0.54 as an amount" in answer.notes[0]
-    money = _passages("The U.S. topped the list with $67.2 billion")
-    right = check_answer("How much private AI investment did the U.S. see?",
-                         "The U.S. topped the list with $67.2 billion [1].", money)
-    assert not right.refused, right.notes
 
 
 def test_a_name_common_to_the_passages_but_not_the_corpus_must_still_be_backed():
@@ -355,15 +313,6 @@ def test_the_questions_country_may_go_unnamed_in_a_claim_without_figures_when_it
     assert not check_answer(question, draft, passages, article).refused
     # An article that never names the country does not answer for it.
     assert check_answer(question, draft, passages, {passages[0].chunk.doc_id: set()}).refused
-
-
-def test_a_figure_given_another_figures_unit_is_dropped():
-    passages = _passages("Japan recorded a net inflow of +0.54")
-    question = "Per 100,000 people, how many AI workers did Japan gain in 2023?"
-    wrong = check_answer(question, "Japan gained 0.54 AI workers per 100,000 people in 2023 [1].", passages)
-    assert wrong.refused and "0.54 per 100000" in wrong.notes[0]
-    right = check_answer(question, "Japan gained about 5.4 AI workers per 100,000 people in 2023 [1].", passages)
-    assert not right.refused, right.notes
 
 
 def test_in_a_sentence_naming_several_countries_a_figure_is_the_one_named_before_it():
@@ -442,7 +391,7 @@ def test_a_figure_given_for_last_year_does_not_answer_for_another_year_the_quest
 
 
 def test_an_answer_that_adds_nothing_to_the_question_is_refused():
-    # Seen on the test split: the passage shares the question's words, so
+    # Seen on the old test split (dev since 2026-12-01): the passage shares the question's words, so
     # each was backed, yet the answer names no proposal at all.
     passages = _passages("provide 'value for effort' to AI talents")
     question = "Among Professor Kim's proposals to give AI talent 'value for effort', which one concerns conscription?"
@@ -457,13 +406,3 @@ def test_an_answer_that_adds_nothing_to_the_question_is_refused():
     assert not check_answer(choice, "Professor Kim suggested policy alternatives [1].", passages).refused
 
 
-def test_an_answer_counting_per_another_unit_than_asked_is_refused():
-    # Seen on the test split: the passage backs "-0.30 per 10,000", but the
-    # question asks how many per 100,000 (the passage's "about 3").
-    passages = _passages("South Korea had a net outflow of AI talent of -0.30 per 10,000 people in 2023")
-    question = "According to the OECD, about how many people per 100,000 left South Korea for AI work in 2023?"
-    other_unit = check_answer(question, "About -0.30 per 10,000 people left South Korea in 2023 [1].", passages)
-    assert other_unit.refused and "per 100000" in other_unit.notes[-1]
-    asked_unit = check_answer(question, "About 3 individuals per 100,000 people left South Korea in 2023 [1].",
-                              passages)
-    assert not asked_unit.refused, asked_unit.notes

@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from rag.evaluate import alias_pattern, default_eval_dir, load_items
+from rag.evaluate import alias_pattern, default_eval_dir, item_files, load_items
 from rag.ingest import load_corpus
 
 from .conftest import SEEDS
 
-ITEMS = load_items(default_eval_dir())
+ITEMS = load_items(item_files(default_eval_dir()))
 ARTICLES = {a.doc_id: a.text for a in load_corpus(SEEDS, 2_000_000)[0]}
 
 

@@ -3,7 +3,12 @@ refusal figures and gold ranks."""
 
 from __future__ import annotations
 
-from rag.evaluate import Gold, Item, alias_pattern, below_thresholds, metrics, missing_facts, quote_supports, score
+import dataclasses
+
+import pytest
+
+from rag.evaluate import (Gold, Item, alias_pattern, below_thresholds, citation_is_right, metrics, missing_facts,
+                          score)
 from rag.types import Answer, Chunk, Citation
 
 JAPAN = "In the same period, Japan recorded a net inflow of +0.54, amounting to approximately 5.4 individuals."
@@ -28,17 +33,16 @@ def test_aliases_match_whole_numbers_and_words():
     assert missing_facts(ITEM, "Japan's figure was 0.45.") == ["0.54"]
 
 
-def test_a_quote_supports_a_sentence_only_with_its_figures_names_and_terms():
-    assert quote_supports("Japan recorded a net inflow of +0.54.", JAPAN)
-    assert not quote_supports("Japan recorded a net inflow of +0.45.", JAPAN)
-    assert not quote_supports("China recorded a net inflow of +0.54.", JAPAN)
-    assert not quote_supports("The budget for semiconductor subsidies rose sharply.", JAPAN)
-    # The question's own subject may go unnamed in the quote.
-    assert quote_supports("Korea lost 3 people.", "About 3 people were lost in the country.", "How many did Korea lose?")
-    # So may a figure it gives ("the AI Index 2024"), but not one it does not.
-    assert quote_supports("Japan recorded a net inflow of +0.54 in the AI Index 2024.", JAPAN,
-                          "What inflow did Japan record in the AI Index 2024?")
-    assert not quote_supports("Japan recorded a net inflow of +0.54 in the AI Index 2024.", JAPAN, ITEM.question)
+def test_a_citation_is_judged_by_the_item_alone():
+    # Right when its quote overlaps a gold quote (one of its sentences will do) ...
+    assert citation_is_right(ITEM, "004", JAPAN)
+    assert citation_is_right(ITEM, "004", "Earlier text. " + JAPAN)
+    assert citation_is_right(ITEM, "004", "In the same period, Japan recorded a net inflow of +0.54, amounting")
+    # ... or states a required fact, from whichever article.
+    assert citation_is_right(ITEM, "003", "Japan's inflow stood at 0.54 that year.")
+    # Wrong otherwise: another article's quote, another figure.
+    assert not citation_is_right(ITEM, "003", JAPAN.replace("0.54", "0.45"))
+    assert not citation_is_right(ITEM, "004", "Korea fell to -0.30.")
 
 
 def test_score_and_metrics():
@@ -53,8 +57,10 @@ def test_score_and_metrics():
     figures = metrics([right, wrong_cite, refused, refused_right, answered_wrong])
     assert figures["answer_accuracy"] == 2 / 3
     assert figures["refusal_precision"] == 1 / 2 and figures["refusal_recall"] == 1 / 2
-    assert figures["citation_precision"] == 1 / 3  # the Argentina citation does not support its sentence
-    assert figures["citation_recall"] == 1 / 3
+    # A refuse item's citations have no gold to be judged by: the wrongly
+    # answered one counts in wrong answers shown, not here.
+    assert figures["citation_precision"] == 1 / 2  # the -0.30 quote states no required fact
+    assert figures["citation_recall"] == 1 / 2
     assert figures["wrong_answer_rate"] == 1 / 5  # Argentina; the missing-citation answer is still right
     assert below_thresholds(figures, {"answer_accuracy": 0.9, "seconds_p95": 5.0, "wrong_answer_rate": 0.1}) == [
         "answer_accuracy = 0.667 (threshold 0.900)", "wrong_answer_rate = 0.200 (threshold 0.100)"]
@@ -95,3 +101,56 @@ def test_gold_evidence_shows_the_model_only_the_gold_quotes(settings):
     assert quote in prompt and "-0.30" not in prompt  # the quote, not the chunk around it
     assert not answer.refused and answer.citations[0].doc_id == "004_8845b63d3c664428"
     assert not missing_facts(item, answer.text)
+
+
+def test_a_fact_item_counts_any_of_its_gold_quotes_and_a_multi_item_each(tmp_path):
+    other = "Elsewhere, Japan's inflow was put at +0.54 as well."
+    fact = Item(id="f2", kind="fact", split="dev", question="q", facts=(("0.54",),),
+                gold=(Gold("004", JAPAN), Gold("003", other)))
+    multi = dataclasses.replace(fact, id="m1", kind="multi")
+    found = Chunk("003#a", "003", other, 0, len(other))
+    answer = _answer("Japan's net inflow was +0.54 [1].", {1: JAPAN})
+    as_fact, as_multi = score(fact, answer, [found]), score(multi, answer, [found])
+    assert as_fact.gold_ranks == [1] and as_fact.cites_gold
+    assert as_multi.gold_ranks == [None, 1] and as_multi.cites_gold is False
+
+
+def test_items_load_from_any_files_and_ids_must_be_unique(tmp_path):
+    from rag.errors import BadInput
+    from rag.evaluate import load_items
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"id": "x1", "kind": "refuse", "split": "dev", "question": "q?"}\n', encoding="utf-8")
+    b.write_text('{"id": "x2", "kind": "refuse", "split": "test", "question": "r?"}\n', encoding="utf-8")
+    assert [i.id for i in load_items([a, b])] == ["x1", "x2"]
+    assert [i.id for i in load_items([a, b], "test")] == ["x2"]
+    b.write_text('{"id": "x1", "kind": "refuse", "split": "test", "question": "r?"}\n', encoding="utf-8")
+    with pytest.raises(BadInput, match="repeat"):
+        load_items([a, b])
+    with pytest.raises(BadInput, match="line 1"):
+        a.write_text('{"id": "x1"}\n', encoding="utf-8")
+        load_items([a])
+
+
+def test_another_corpus_gets_an_index_of_its_own(settings, tmp_path):
+    from rag.evaluate import corpus_settings
+
+    corpus = tmp_path / "news"
+    corpus.mkdir()
+    other = corpus_settings(settings, corpus)
+    assert other.seeds_dir == corpus.resolve() and other.index_dir != settings.index_dir
+    assert other.index_dir == corpus_settings(settings, corpus).index_dir  # a second run reuses it
+
+
+def test_replay_writes_back_the_stored_drafts(settings, tmp_path):
+    import json
+
+    from rag.evaluate import ReplayGenerator
+    from rag.pipeline import Assistant
+    from tests.conftest import HashEmbedder
+
+    question = "What was Japan's net AI talent inflow per 10,000 people in 2023?"
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [{"question": question, "draft": "Japan recorded +0.54 [1]."}]}))
+    answer = Assistant(settings, embedder=HashEmbedder(), generator=ReplayGenerator(report)).ask(question)
+    assert answer.draft == "Japan recorded +0.54 [1]." and not answer.refused

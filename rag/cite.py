@@ -359,6 +359,20 @@ def _back(claim: _Claim, evidence: _Evidence, notes: list[str]) -> tuple[_ClaimC
     return check, cited, problems
 
 
+def _years_covered(asked: AbstractSet[str], passages: list[Passage]) -> str:
+    """" The passages found are about 2020 and 2023, not 2021." when the
+    question asks for years no passage names; "" otherwise. A near miss —
+    the same subject in another year — is the usual reason to refuse, and
+    the years the articles do cover are the user's next question."""
+    text = " ".join(p.chunk.text for p in passages)
+    if not asked or any(year in text for year in asked):
+        return ""
+    found = [year for year, _ in Counter(re.findall(r"\b(?:19|20)\d\d\b", text)).most_common(3)]
+    if not found:
+        return ""
+    return f" The passages found are about {' and '.join(sorted(found))}, not {' or '.join(sorted(asked))}."
+
+
 # Where one sentence joins two statements: "; ", ", and ", ", while " ...
 _CLAUSE_BREAK = re.compile(r"\s*;\s+|,\s+(?:and|while|whereas|but)\s+")
 
@@ -455,7 +469,8 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         kept_sentences = []
 
     if not kept_sentences:
-        return Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
+        return Answer(question=question, text=REFUSAL_TEXT + _years_covered(evidence.asked_years, passages),
+                      refused=True, passages=tuple(passages),
                       notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
 
     # Number quotes by first appearance, so [1] is the first thing cited.

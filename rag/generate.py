@@ -37,10 +37,6 @@ class DraftGenerator(Protocol):
         """Yield pieces of the reply to `messages` as they are decoded."""
         ...
 
-    def yes_probability(self, messages: list[dict[str, str]]) -> float:
-        """P("yes") against P("no") as the first word of the reply to `messages` (0..1)."""
-        ...
-
 
 @dataclass(frozen=True)
 class GenerationStats:
@@ -223,42 +219,6 @@ class Generator:
                 raise
             except Exception as exc:
                 raise RagError(f"generation with {self.name} failed: {exc}") from exc
-
-    def yes_probability(self, messages: list[dict[str, str]]) -> float:
-        """How surely the reply to `messages` starts with "yes" rather than "no":
-        P(yes) / (P(yes) + P(no)) over the first token, each word in its
-        usual spellings. One prefill and no decoding, with the prompt cache's
-        shared prefix reused, so a short yes/no question costs a fraction of
-        a second."""
-        import torch
-
-        self.load()
-        with self._generate_lock, _torch_threads(self.threads):
-            ids = self.encode(messages)
-            cache, reused = self._prompt_cache.take(ids) if self.reuse_prompt_cache else (None, 0)
-            if cache is None:
-                from transformers import DynamicCache
-
-                cache = DynamicCache(config=self._model.config)
-            try:
-                with torch.inference_mode():
-                    logits = self._model(input_ids=torch.tensor([ids[reused:]]), past_key_values=cache,
-                                         use_cache=True, logits_to_keep=1).logits[0, -1].float()
-            except Exception as exc:
-                raise RagError(f"verification with {self.name} failed: {exc}") from exc
-            if self.reuse_prompt_cache:
-                self._prompt_cache.keep(ids, cache)
-            yes, no = self._answer_token_ids()
-            probs = torch.softmax(logits, dim=-1)
-            p_yes, p_no = float(probs[yes].sum()), float(probs[no].sum())
-            return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.0
-
-    def _answer_token_ids(self) -> tuple[list[int], list[int]]:
-        """Token ids of "yes" and "no" as a reply may start with them."""
-        def first_tokens(words: tuple[str, ...]) -> list[int]:
-            found = {self._tokenizer.encode(w, add_special_tokens=False)[0] for w in words}
-            return sorted(found)
-        return first_tokens(("yes", "Yes", "YES", " yes", " Yes")), first_tokens(("no", "No", "NO", " no", " No"))
 
     def _decode(self, ids: list[int], stop: threading.Event | None) -> Iterator[str]:
         """Greedy decoding of the reply to prompt `ids`, yielding text as soon as it is whole.

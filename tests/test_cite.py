@@ -406,3 +406,14 @@ def test_an_answer_that_adds_nothing_to_the_question_is_refused():
     assert not check_answer(choice, "Professor Kim suggested policy alternatives [1].", passages).refused
 
 
+
+
+def test_a_refusal_for_a_year_no_passage_names_says_which_years_they_cover():
+    passages = _passages("which was 0.30 in 2020")
+    covered = {y for y in ("2019", "2020", "2021", "2022", "2023") if y in passages[0].chunk.text}
+    answer = check_answer("What was the indicator's value in 2015?", "The indicator was 0.30 in 2015 [1].", passages)
+    assert answer.refused and answer.text.startswith(REFUSAL_TEXT)
+    assert answer.text.endswith(f"not 2015.") and all(year in answer.text for year in covered)
+    # A year the passages do name gets the plain refusal.
+    plain = check_answer("What was the indicator's value in 2020?", "It was sunny [1].", passages)
+    assert plain.refused and plain.text == REFUSAL_TEXT

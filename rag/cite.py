@@ -16,6 +16,7 @@ from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
 from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, REFUSAL_TEXT
+from .question import Question, as_question, years_as_times
 from .text import COUNTRIES, canonical_number, names, number_in, numbers, split_sentences, terms
 from .types import Answer, Citation, Passage
 
@@ -27,19 +28,6 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\
 # passage about France's budget fails.
 MIN_TERM_COVERAGE = 0.5
 _YEAR = re.compile(r"(?:19|20)\d\d")
-# Questions answered by naming another country than the ones they name
-# ("Which two countries ... Korea needs?", "Where do they go?").
-_ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b", re.IGNORECASE)
-_ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
-# A question that names its possible answers ("gaining or losing", "Did ...?")
-# is answered by choosing among its own words.
-_OFFERS_CHOICE = re.compile(r"\bor\b|^\W*(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would)\b",
-                            re.IGNORECASE)
-# A year as a time a question asks about or a claim states a figure for ("in
-# 2021", "by 2027"), not one inside a name ("AI Index 2024", "the 2022 World
-# Cup").
-_QUESTION_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
-                            re.IGNORECASE)
 # A time a claim gives relative to the article's date.
 _RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
@@ -110,16 +98,17 @@ def _text_of(passage: Passage, span: tuple[int, int]) -> str:
 class _Evidence:
     """The terms and figures of the passages, computed once per draft."""
 
-    def __init__(self, question: str, passages: list[Passage],
+    def __init__(self, question: Question, passages: list[Passage],
                  article_terms: Mapping[str, AbstractSet[str]] | None = None,
                  corpus_common: AbstractSet[str] | None = None) -> None:
         self.passages = passages
-        self.question_terms = set(terms(question))
-        self.question_numbers = numbers(question)
-        # Figures the question gives as part of a name ("the AI Index 2024"),
-        # not a year it asks about ("in 2021"), which the cited text must state.
-        self.asked_years = set(_QUESTION_YEAR.findall(question))
-        self.given_numbers = {n for n in self.question_numbers if n not in self.asked_years}
+        self.question_terms = question.term_set
+        self.question_numbers = question.figures
+        # A year the question asks about ("in 2021") the cited text must
+        # state; a figure it gives as part of a name ("the AI Index 2024")
+        # may come from anywhere in the cited article.
+        self.asked_years = question.years
+        self.given_numbers = question.given_figures
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
         # What each article names anywhere (its byline too); the retrieved
@@ -258,7 +247,7 @@ class _ClaimCheck:
         figures = self.binding_figures()
         # Only a year the claim puts a figure in ("in 2022"), not one in a
         # name ("the AI Index 2024", which reports 2023's figures).
-        years = set(_QUESTION_YEAR.findall(self.text))
+        years = set(years_as_times(self.text))
         relative = not years and _RELATIVE_YEAR.search(self.text)
         if relative:
             # "-0.30 last year" answering "its value in 2020": the figure
@@ -394,11 +383,12 @@ def split_clauses(sentence: str) -> list[str]:
     return [p[0].upper() + p[1:] + stop for p in parts]
 
 
-def check_answer(question: str, draft: str, passages: list[Passage],
+def check_answer(question: Question | str, draft: str, passages: list[Passage],
                  article_terms: Mapping[str, AbstractSet[str]] | None = None,
                  corpus_common: AbstractSet[str] | None = None) -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
+    `question` is the record `question.read_question` makes (or its text).
     `passages` are in prompt order: marker [n] means passages[n-1].
     `article_terms` (doc id -> every term of the article and its byline) lets
     a question name its source ("the official who spoke to Aju Press", "the
@@ -406,6 +396,7 @@ def check_answer(question: str, draft: str, passages: list[Passage],
     `corpus_common` (terms in most chunks of the corpus) narrows the words
     treated as the corpus's subject rather than names.
     """
+    question = as_question(question)
     notes: list[str] = []
     evidence = _Evidence(question, passages, article_terms, corpus_common)
     kept_sentences: list[tuple[str, list[tuple[int, int, int]]]] = []  # (text, [(passage, start, end)])
@@ -442,20 +433,20 @@ def check_answer(question: str, draft: str, passages: list[Passage],
     # sentences are kept.
     answer_terms = set(terms(" ".join(text for text, _ in kept_sentences)))
     answered_countries = answer_terms & COUNTRIES
-    if _ASKS_WHICH_COUNTRY.search(question):
+    if question.asks_which_country:
         if kept_sentences and not answered_countries - asked_countries:
             # "Which country was second to the US?" answered "The United
             # States was second to the US": no country but the question's.
             notes.append("the question asks which country and the answer names none but the question's")
             kept_sentences = []
     elif (kept_sentences and answered_countries and asked_countries and not asked_countries & answered_countries
-            and not _ASKS_WHERE.search(question)):
+            and not question.asks_where):
         # "China's net migration in 2023?" answered with Korea's figure: every
         # sentence is backed, but about another country than the one asked.
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
                      f"the question about {', '.join(sorted(asked_countries))}")
         kept_sentences = []
-    if (kept_sentences and not _OFFERS_CHOICE.search(question)
+    if (kept_sentences and not question.offers_choice
             and not answer_terms - evidence.question_terms):
         # "Which proposal concerns conscription?" answered "The proposal
         # concerns conscription": backed, since the passage shares the
@@ -469,7 +460,7 @@ def check_answer(question: str, draft: str, passages: list[Passage],
         kept_sentences = []
 
     if not kept_sentences:
-        return Answer(question=question, text=REFUSAL_TEXT + _years_covered(evidence.asked_years, passages),
+        return Answer(question=question.text, text=REFUSAL_TEXT + _years_covered(evidence.asked_years, passages),
                       refused=True, passages=tuple(passages),
                       notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
 
@@ -495,5 +486,5 @@ def check_answer(question: str, draft: str, passages: list[Passage],
             continue
         body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
         out_sentences.append(f"{body} {tags}{stop}")
-    return Answer(question=question, text=" ".join(out_sentences), refused=False, citations=tuple(citations),
+    return Answer(question=question.text, text=" ".join(out_sentences), refused=False, citations=tuple(citations),
                   passages=tuple(passages), notes=tuple(notes), draft=draft)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .question import Question, as_question
 from .text import points_back, terms
 from .types import Passage
 
@@ -23,12 +24,10 @@ from .types import Passage
 MIN_SHARE_OF_BEST = 0.34
 # "Who wrote the report?" is answered by a byline ("By Park Sae-jin Posted
 # : ..."), which shares no word with the question: it goes first.
-_ASKS_WHO_WROTE = re.compile(r"\bwho (?:wrote|reported|authored)\b|\b(?:author|reporter|byline|writer)\b",
-                             re.IGNORECASE)
 _BYLINE = re.compile(r"by\s+\w", re.IGNORECASE)
 
 
-def evidence_texts(question: str, passages: list[Passage], term_weight: Callable[[str], float],
+def evidence_texts(question: Question | str, passages: list[Passage], term_weight: Callable[[str], float],
                    max_chars: int | None = None) -> list[str]:
     """For each passage, its text cut down to the chosen sentences in article
     order ("…" marking a gap), or "" when none of its sentences was chosen.
@@ -40,12 +39,13 @@ def evidence_texts(question: str, passages: list[Passage], term_weight: Callable
     along. When no sentence shares a term (a paraphrase the lexical view
     misses), passages are shown whole in rank order within the budget.
     """
-    wanted = set(terms(question))
+    question = as_question(question)
+    wanted = question.term_set
     texts = [[p.chunk.text[s - p.chunk.start:e - p.chunk.start] for s, e in p.chunk.sentences] or [p.chunk.text]
              for p in passages]
     scores = [[sum(term_weight(t) for t in set(terms(s)) & wanted) for s in sentences] for sentences in texts]
     best = max((s for row in scores for s in row), default=0.0)
-    if _ASKS_WHO_WROTE.search(question):
+    if question.asks_who_wrote:
         best += 1.0
         scores = [[best if _BYLINE.match(s) else score for s, score in zip(sentences, row)]
                   for sentences, row in zip(texts, scores)]

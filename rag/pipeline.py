@@ -27,6 +27,7 @@ from .generate import DraftGenerator, Generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
 from .prompts import REFUSAL_TEXT, answer_messages
+from .question import Question, read_question
 from .retrieve import Retriever
 from .types import Answer, Passage
 
@@ -159,7 +160,7 @@ class Assistant:
         """The passages the model would see for `question`, best first."""
         return self._ready_retriever().retrieve(self._check_question(question), self.settings.top_k)
 
-    def _off_topic(self, retriever: Retriever, question: str, passages: list[Passage]) -> str:
+    def _off_topic(self, retriever: Retriever, question: Question, passages: list[Passage]) -> str:
         """Why the passages cannot be about the question, or "" when they may be.
 
         The model is not asked then: a small model answers world-knowledge
@@ -188,17 +189,18 @@ class Assistant:
         question = self._check_question(question)
         retriever = self._ready_retriever()
         started = time.perf_counter()
+        asked = read_question(question)  # read once; every stage gets the record
         if passages is None:
-            passages = retriever.retrieve(question, self.settings.top_k)
+            passages = retriever.retrieve(asked, self.settings.top_k)
         timings = {"retrieve": time.perf_counter() - started}
-        off_topic = self._off_topic(retriever, question, passages)
+        off_topic = self._off_topic(retriever, asked, passages)
         if off_topic:
             timings["generate"] = 0.0
             timings["total"] = time.perf_counter() - started
             yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
                          timings=timings, model=self.settings.model, notes=(off_topic,))
             return
-        texts = evidence_texts(question, passages, retriever.term_weight, self.settings.evidence_chars)
+        texts = evidence_texts(asked, passages, retriever.term_weight, self.settings.evidence_chars)
         evidence = [(p.title, text) for p, text in zip(passages, texts)]
         messages = answer_messages(question, evidence)
         pieces: list[str] = []
@@ -216,7 +218,7 @@ class Assistant:
             # was finished.
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
-        answer = check_answer(question, draft, passages, retriever.article_terms, retriever.common_terms)
+        answer = check_answer(asked, draft, passages, retriever.article_terms, retriever.common_terms)
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from .embed import TextEmbedder
 from .index import ChunkIndex
+from .question import Question, as_question
 from .text import points_back, terms
 from .types import Chunk, Passage
 
@@ -26,12 +26,6 @@ log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG when imported, which prints a line per
 # index build whatever the application configured; hand the choice back.
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
-
-
-# "How do the articles rank ...", "given in more than one article": the
-# answer is spread over articles, and one article's chunks must not crowd
-# out the others'.
-ABOUT_THE_ARTICLES = re.compile(r"\barticles\b|\b(?:more than one|each|every|another) article\b", re.IGNORECASE)
 
 
 def _top_k_with(ranked: list[int], first: list[int], k: int) -> list[int]:
@@ -104,18 +98,18 @@ class Retriever:
         n = len(self.index.chunks)
         return math.log(1 + n / (self._document_frequency.get(term, 0) + 0.5))
 
-    def coverage(self, question: str, passages: list[Passage]) -> float:
+    def coverage(self, question: Question | str, passages: list[Passage]) -> float:
         """Share of the question's terms, weighted by rarity, found in `passages`
         (0..1). Low coverage means the passages are about something else."""
-        wanted = set(terms(question))
+        wanted = as_question(question).term_set
         if not wanted:
             return 0.0
         found = set().union(*(terms(p.chunk.text) for p in passages)) if passages else set()
         total = sum(self.term_weight(t) for t in wanted)
         return sum(self.term_weight(t) for t in wanted & found) / total
 
-    def _lexical_scores(self, question: str) -> np.ndarray:
-        known = [t for t in terms(question) if t in self._bm25.vocab_dict]
+    def _lexical_scores(self, question: Question) -> np.ndarray:
+        known = [t for t in question.terms if t in self._bm25.vocab_dict]
         if not known:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
@@ -125,12 +119,12 @@ class Retriever:
         """Positions of the k best positive scores, best first."""
         return [int(i) for i in np.argsort(-scores, kind="stable")[:k] if scores[i] > 0]
 
-    def lexical(self, question: str, k: int) -> list[tuple[int, float]]:
+    def lexical(self, question: Question | str, k: int) -> list[tuple[int, float]]:
         """BM25 top-k as (chunk position, score), only chunks sharing a term."""
-        scores = self._lexical_scores(question)
+        scores = self._lexical_scores(as_question(question))
         return [(i, float(scores[i])) for i in self._top(scores, k)]
 
-    def _with_continuations(self, question: str, chosen: list[int]) -> list[list[int]]:
+    def _with_continuations(self, question: Question, chosen: list[int]) -> list[list[int]]:
         """`chosen` as groups of chunks read together: each chunk with the
         next chunk of its article when that one opens by pointing back ("This
         indicator, which was 0.30 in 2020, ...") and holds a question term the
@@ -138,7 +132,7 @@ class Retriever:
         so it ranks low on its own while the chunk before ranks high, and a
         claim about it needs both ("Korea's HAI indicator was 0.30 in 2020")."""
         chunks = self.index.chunks
-        wanted = set(terms(question))
+        wanted = question.term_set
         out: list[list[int]] = []
         taken = set(chosen)
         for i in chosen:
@@ -163,14 +157,16 @@ class Retriever:
                      text=self.article_texts[first.doc_id][first.start:last.end], start=first.start, end=last.end,
                      sentences=tuple(span for c in parts for span in c.sentences))
 
-    def retrieve(self, question: str, top_k: int) -> list[Passage]:
+    def retrieve(self, question: Question | str, top_k: int) -> list[Passage]:
         """The `top_k` best passages for `question`, best first, each joined
         with the chunk that continues it, if any (see `_with_continuations`).
-        A question about "the articles" gets each article's best chunk first."""
+        A question about "the articles" gets each article's best chunk first,
+        so that one article's chunks do not crowd out the others'."""
+        question = as_question(question)
         chunks = self.index.chunks
         if not chunks:
             return []
-        query = self.embedder.encode([question])[0]
+        query = self.embedder.encode([question.text])[0]
         # One thread: a single query on a small index ran 40x slower with a
         # two-thread OpenMP pool on 2 cores. Set per search, because the count
         # is per calling thread and shared with torch, which sets its own.
@@ -184,7 +180,7 @@ class Retriever:
             for rank, position in enumerate(ranking, start=1):
                 fused[position] = fused.get(position, 0.0) + 1.0 / (self.rrf_k + rank)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
-        if ABOUT_THE_ARTICLES.search(question):
+        if question.about_the_articles:
             best = _each_article_first(ranked, chunks, top_k)
         else:
             best = _each_method_first(ranked, [ranking[:1] for ranking in rankings], top_k)

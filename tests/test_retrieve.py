@@ -2,6 +2,7 @@ import pytest
 
 from rag.index import build_index
 from rag.ingest import load_corpus
+from rag.question import read_question
 from rag.retrieve import Retriever
 
 from .conftest import HashEmbedder
@@ -51,9 +52,9 @@ def test_a_chunk_that_continues_a_chosen_one_comes_right_after_it(settings):
     first = next(i for i, c in enumerate(chunks) if "Korea recorded -0.30 last year" in c.text)
     assert chunks[first + 1].text.startswith("This indicator, which was 0.30 in 2020")
     # It holds the asked year its predecessor lacks, so it comes along ...
-    assert retriever._with_continuations("Korea's HAI indicator in 2020?", [first]) == [[first, first + 1]]
+    assert retriever._with_continuations(read_question("Korea's HAI indicator in 2020?"), [first]) == [[first, first + 1]]
     # ... but not when it adds none of the question's terms.
-    assert retriever._with_continuations("Korea's HAI survey result last year?", [first]) == [[first]]
+    assert retriever._with_continuations(read_question("Korea's HAI survey result last year?"), [first]) == [[first]]
     # The two are one passage, whose text is the article's from the first to the last.
     joined = retriever._joined([first, first + 1])
     article = retriever.article_texts[joined.doc_id]

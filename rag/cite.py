@@ -348,6 +348,17 @@ def _back(claim: _Claim, evidence: _Evidence, notes: list[str]) -> tuple[_ClaimC
     return check, cited, problems
 
 
+# Words after which a year bounds a period rather than dating what is said:
+# "the first Kazakh player to win since 2018" says nothing won in 2018.
+_BOUNDING = re.compile(r"\b(?:since|before|after|until|till|prior to)\s+$", re.IGNORECASE)
+
+
+def _dates(text: str, year: str) -> bool:
+    """Whether `text` names `year` other than as a bound ("since 2018")."""
+    return any(not _BOUNDING.search(text[max(0, m.start() - 12):m.start()])
+               for m in re.finditer(rf"\b{year}\b", text))
+
+
 def _years_covered(asked: AbstractSet[str], passages: list[Passage]) -> str:
     """" The passages found are about 2020 and 2023, not 2021." when the
     question asks for years no passage names; "" otherwise. A near miss —
@@ -427,7 +438,7 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
 
     asked_years = sorted(evidence.asked_years)
     cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
-    unmentioned = [year for year in asked_years if year not in cited_text]
+    unmentioned = [year for year in asked_years if not _dates(cited_text, year)]
     asked_countries = evidence.question_terms & COUNTRIES
     # The answer as one text, for the checks below; each runs only while
     # sentences are kept.

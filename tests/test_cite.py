@@ -417,3 +417,12 @@ def test_a_refusal_for_a_year_no_passage_names_says_which_years_they_cover():
     # A year the passages do name gets the plain refusal.
     plain = check_answer("What was the indicator's value in 2020?", "It was sunny [1].", passages)
     assert plain.refused and plain.text == REFUSAL_TEXT
+
+
+def test_a_year_that_only_bounds_a_period_does_not_date_the_claim():
+    from rag.cite import _dates
+
+    assert _dates("The museum reopened in 2019 after repairs.", "2019")
+    assert not _dates("It was the first prize for the museum since 2019.", "2019")
+    assert not _dates("Nobody had won before 2019, or after 2019.", "2019")
+    assert _dates("Not since 2019 ... The 2019 prize went to the museum.", "2019")

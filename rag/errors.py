@@ -21,5 +21,9 @@ class IndexLoadError(RagError):
     """The index on disk is missing a file, corrupt, or built by other settings."""
 
 
+class IndexWriteError(RagError):
+    """The index folder cannot be written (permissions, a file in its place, a full disk)."""
+
+
 class ModelLoadError(RagError):
     """A model package is missing, or a model file fails its checksum."""

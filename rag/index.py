@@ -19,16 +19,17 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 import faiss
 import numpy as np
 
 from .chunk import chunk_article
 from .embed import TextEmbedder
-from .errors import IndexLoadError
+from .errors import IndexLoadError, IndexWriteError
 from .types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,14 @@ def _vectors_reusable(manifest: dict, embedder: TextEmbedder) -> bool:
 
 
 def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars: int, chunk_min_chars: int,
-                flat_index_max_chunks: int, previous: ChunkIndex | None = None) -> ChunkIndex:
-    """Chunk and embed `articles`, reusing `previous`'s vectors for unchanged chunks."""
+                flat_index_max_chunks: int, previous: ChunkIndex | None = None,
+                kept: AbstractSet[str] = frozenset()) -> ChunkIndex:
+    """Chunk and embed `articles`, reusing `previous`'s vectors for unchanged
+    chunks; the documents in `kept` (indexed before, unreadable now) keep
+    their chunks from `previous` as they were."""
     started = time.perf_counter()
-    chunks = [c for article in articles for c in chunk_article(article, chunk_max_chars, chunk_min_chars)]
+    carried = [c for c in previous.chunks if c.doc_id in kept] if previous is not None else []
+    chunks = carried + [c for article in articles for c in chunk_article(article, chunk_max_chars, chunk_min_chars)]
     reusable: dict[str, np.ndarray] = {}
     if previous is not None and _vectors_reusable(previous.manifest, embedder):
         reusable = {c.chunk_id: previous.vectors[i] for i, c in enumerate(previous.chunks)}
@@ -109,7 +114,9 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
     vectors = np.stack([by_id[c.chunk_id] for c in chunks]).astype(np.float32) if chunks \
         else np.zeros((0, embedder.dimension), np.float32)
     faiss_index = _make_faiss(vectors, flat_index_max_chunks)
-    documents = {a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date) for a in articles}
+    documents = {d: previous.documents[d] for d in sorted(kept)} if previous is not None else {}
+    documents.update({a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date)
+                      for a in articles})
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedding_model": embedder.model_id,
@@ -128,8 +135,9 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
 
 
 def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbedder,
-                  chunk_max_chars: int, chunk_min_chars: int) -> list[str]:
-    """Why `index` no longer matches the articles and settings; [] when current."""
+                  chunk_max_chars: int, chunk_min_chars: int, kept: AbstractSet[str] = frozenset()) -> list[str]:
+    """Why `index` no longer matches the articles and settings; [] when
+    current. Documents in `kept` count as unchanged."""
     manifest = index.manifest
     if manifest.get("embedding_hash") != embedder.model_hash:
         return [f"it was built with another embedding model ({manifest.get('embedding_model')})"]
@@ -140,7 +148,7 @@ def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbe
         reasons.append("chunking settings changed")
     current = {a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date) for a in articles}
     added = current.keys() - index.documents.keys()
-    removed = index.documents.keys() - current.keys()
+    removed = index.documents.keys() - current.keys() - kept
     changed = [d for d in current.keys() & index.documents.keys() if current[d] != index.documents[d]]
     for count, what in ((len(added), "added"), (len(changed), "changed"), (len(removed), "removed")):
         if count:
@@ -157,11 +165,20 @@ class IndexStore:
     def exists(self) -> bool:
         return (self.folder / _CURRENT).is_file()
 
+    def _unwritable(self, exc: Exception) -> IndexWriteError:
+        reason = getattr(exc, "strerror", None) or str(exc)[:120] or type(exc).__name__
+        return IndexWriteError(f"the index folder {self.folder} cannot be written ({reason}) — make it a writable "
+                               "folder, or set index_dir to one; the previous index, if any, is still live")
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold an exclusive lock while building, so two processes never write at once."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / _LOCK, "w") as fh:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fh = open(self.folder / _LOCK, "w")
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -178,6 +195,8 @@ class IndexStore:
             version = (self.folder / _CURRENT).read_text(encoding="utf-8").strip()
             folder = self.folder / version
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError("the manifest is not a JSON object")
             if manifest.get("format_version") != FORMAT_VERSION:
                 raise IndexLoadError(f"the index in {self.folder} has an old format — {fix}")
             with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
@@ -188,11 +207,14 @@ class IndexStore:
                     chunks.append(Chunk(**record))
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
             faiss_index = faiss.read_index(str(folder / "faiss.index"))
+            if faiss_index is None:
+                raise ValueError("the FAISS file holds no index")
             documents = {d: DocumentInfo(**info) for d, info in manifest["documents"].items()}
         except IndexLoadError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            # json, numpy and faiss each report damage with their own types.
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+            # json, numpy and faiss each report damage with their own types
+            # (numpy an empty file as EOFError).
             raise IndexLoadError(f"{damaged} ({type(exc).__name__}: {str(exc)[:120]}) — {fix}") from None
         n = len(chunks)
         if vectors.shape != (n, manifest.get("dimension")) or faiss_index.ntotal != n or manifest.get("n_chunks") != n:
@@ -200,7 +222,14 @@ class IndexStore:
         return ChunkIndex(chunks, vectors, documents, manifest, faiss_index)
 
     def save(self, index: ChunkIndex) -> None:
-        """Write `index` as a new version and switch to it atomically."""
+        """Write `index` as a new version and switch to it atomically; IndexWriteError
+        (the previous version still live) when the folder cannot be written."""
+        try:
+            self._write(index)
+        except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+            raise self._unwritable(exc) from None
+
+    def _write(self, index: ChunkIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         tmp = self.folder / f".tmp-{version}"

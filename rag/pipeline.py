@@ -78,12 +78,16 @@ class Assistant:
             articles, problems = load_corpus(s.seeds_dir, s.max_article_bytes)
             texts = {a.doc_id: a.text for a in articles}
             previous: ChunkIndex | None = None
+            kept: set[str] = set()
             if self._store.exists() and not rebuild:
                 previous = self._store.load()
-                reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars)
+                kept = _unreadable_now(previous, articles, s.seeds_dir)
+                reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars,
+                                        kept)
                 if not reasons:
                     self._retriever = Retriever(previous, self._embedder, s.candidates_k, s.rrf_k, texts)
-                    return f"index is up to date: {len(articles)} articles, {len(previous.chunks)} chunks"
+                    return f"index is up to date: {len(articles) + len(kept)} articles, {len(previous.chunks)} chunks" \
+                        + _kept_note(kept)
                 message = f"index is stale ({'; '.join(reasons)}) — updating it"
             elif rebuild:
                 message = f"rebuilding the index from {len(articles)} articles"
@@ -91,13 +95,14 @@ class Assistant:
                 message = f"no index in {s.index_dir} yet — building it from {len(articles)} articles"
             log.warning(message)
             built = build_index(articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars,
-                                s.flat_index_max_chunks, previous=previous)
+                                s.flat_index_max_chunks, previous=previous, kept=kept)
             self._store.save(built)
             # Swapping the reference is atomic: an answer in progress keeps the
             # retriever it started with.
             self._retriever = Retriever(built, self._embedder, s.candidates_k, s.rrf_k, texts)
             skipped = f"; skipped {len(problems)} bad file(s)" if problems else ""
-            return f"indexed {len(articles)} articles as {len(built.chunks)} chunks{skipped}"
+            return f"indexed {len(articles) + len(kept)} articles as {len(built.chunks)} chunks{skipped}" \
+                + _kept_note(kept)
 
     def _ready_retriever(self) -> Retriever:
         if self._retriever is None:
@@ -130,10 +135,11 @@ class Assistant:
         stems = [p.stem for p in texts]
         if len(set(stems)) < len(stems):
             raise BadInput("two of the files have the same name; a file's name is its document id")
+        existing = [p for p in s.seeds_dir.iterdir() if p.suffix.lower() in ARTICLE_SUFFIXES] \
+            if s.seeds_dir.is_dir() else []
         for path in texts:
-            for suffix in ARTICLE_SUFFIXES:
-                other = s.seeds_dir / (path.stem + suffix)
-                if other.exists() and other.name != path.name:
+            for other in existing:  # "note.TXT" and "note.md" are both the document "note"
+                if other.stem == path.stem and other.name != path.name:
                     raise BadInput(f"{path.name}: the document id {path.stem!r} is already used by {other.name}")
         s.seeds_dir.mkdir(parents=True, exist_ok=True)
         for path, text in texts.items():
@@ -229,6 +235,23 @@ class Assistant:
             if isinstance(item, Answer):
                 return item
         raise AssertionError("stream ended without an Answer")
+
+
+def _unreadable_now(index: ChunkIndex, articles: list, seeds_dir: Path) -> set[str]:
+    """Indexed articles whose file is still in the folder but can no longer be
+    read (now binary, not UTF-8, empty): their chunks are kept as indexed,
+    since nothing indexed may be lost to a file spoiled after the fact. An
+    article whose file was deleted is removed from the index."""
+    present = {p.stem for p in seeds_dir.iterdir() if p.suffix.lower() in ARTICLE_SUFFIXES} \
+        if seeds_dir.is_dir() else set()
+    return (set(index.documents) & present) - {a.doc_id for a in articles}
+
+
+def _kept_note(kept: set[str]) -> str:
+    if not kept:
+        return ""
+    return (f"; kept {len(kept)} indexed article(s) as they were, since their file can no longer be read "
+            f"({', '.join(sorted(kept))}) — fix or delete the file")
 
 
 _default: Assistant | None = None

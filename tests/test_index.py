@@ -2,7 +2,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rag.errors import IndexLoadError
+from rag.errors import IndexLoadError, IndexWriteError
 from rag.index import IndexStore, build_index, stale_reasons
 from rag.ingest import load_corpus
 
@@ -76,7 +76,7 @@ def test_crash_mid_save_leaves_previous_index_intact(settings, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(faiss, "write_index", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexWriteError, match="disk full"):
         store.save(second)
     loaded = store.load()
     assert len(loaded.chunks) == len(first.chunks)

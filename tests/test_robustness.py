@@ -2,7 +2,7 @@
 go bad after indexing, through `Assistant` (with the fake models) and the `rag` command.
 Each case ends in its exact outcome — one sentence with exit code 2 (`BadInput`), the index's own
 one-sentence error naming `rag index --rebuild`, or the right answer — never a traceback, and with every
-article already indexed still indexed and answerable; each xfail documents a case where that is not yet so."""
+article already indexed still indexed and answerable."""
 
 from __future__ import annotations
 
@@ -406,8 +406,6 @@ def test_an_article_exactly_at_the_size_limit_is_accepted(settings, indexed, tmp
     _assert_seeds_answerable(assistant)
 
 
-@pytest.mark.xfail(strict=True, reason="after note.TXT was added, `add note.txt` reports success but indexing keeps "
-                                       "note.TXT and skips note.txt, because the id check compares suffixes by case")
 def test_a_stem_already_used_with_an_upper_case_suffix_is_refused(settings, indexed, tmp_path):
     assistant = _assistant(settings)
     assistant.add([_write(tmp_path / "a", "note.TXT", b"Busan opened an AI campus. It hired 300 researchers.")])
@@ -438,11 +436,7 @@ INDEX_FILES = ["CURRENT", "manifest.json", "chunks.jsonl", "vectors.npy", "faiss
 INDEX_FAULTS = []
 for _name in INDEX_FILES:
     for _damage in DAMAGE:
-        _marks = ()
-        if (_name, _damage) == ("vectors.npy", "truncated"):
-            _marks = pytest.mark.xfail(strict=True, reason="an empty vectors.npy escapes as numpy's raw EOFError "
-                                                          "instead of IndexLoadError (a traceback in the CLI)")
-        INDEX_FAULTS.append(pytest.param(_name, _damage, marks=_marks, id=f"{_name} {_damage}"))
+        INDEX_FAULTS.append(pytest.param(_name, _damage, id=f"{_name} {_damage}"))
 
 
 def _assert_rebuild_repairs(settings, indexed) -> None:
@@ -482,12 +476,8 @@ def _manifest_version(path: Path) -> None:
 
 DAMAGED = "is damaged ("
 SHAPE_FAULTS = [
-    pytest.param("manifest.json", lambda p: p.write_text("[]"), DAMAGED, id="manifest a JSON list",
-                 marks=pytest.mark.xfail(strict=True, reason="a manifest that is valid JSON but not an object "
-                                                             "escapes as a raw AttributeError, not IndexLoadError")),
-    pytest.param("faiss.index", lambda p: p.write_bytes(b"null"), DAMAGED, id="faiss file holding faiss's null index",
-                 marks=pytest.mark.xfail(strict=True, reason="faiss reads a 'null' file as no index (None), which "
-                                                             "escapes as a raw AttributeError, not IndexLoadError")),
+    pytest.param("manifest.json", lambda p: p.write_text("[]"), DAMAGED, id="manifest a JSON list"),
+    pytest.param("faiss.index", lambda p: p.write_bytes(b"null"), DAMAGED, id="faiss file holding faiss's null index"),
     pytest.param("vectors.npy", lambda p: p.write_bytes(_npy(np.zeros((3, 64), np.float32))),
                  "is damaged (its files disagree on the number of chunks)", id="vectors of the wrong shape"),
     pytest.param("chunks.jsonl", lambda p: p.write_text("[]\n"), DAMAGED, id="chunk record a JSON list"),
@@ -516,8 +506,6 @@ def test_cli_damaged_index_exits_1_until_rebuilt(home, settings, indexed, capsys
     assert code == 0 and out.startswith(f"{DRAFT}\n\n[1] ") and JAPAN_DOC in out
 
 
-@pytest.mark.xfail(strict=True, reason="an `index` path that is a file escapes as a raw FileExistsError from mkdir "
-                                       "(a traceback) instead of one sentence naming it")
 def test_cli_index_path_that_is_a_file_is_one_sentence(home, settings, capsys):
     settings.index_dir.write_text("not a folder")
     code, out, err = _cli(capsys, "ask", JAPAN)
@@ -540,8 +528,6 @@ def test_a_read_only_index_still_answers(settings, read_only_index):
     assert not answer.refused and answer.citations[0].doc_id == JAPAN_DOC
 
 
-@pytest.mark.xfail(strict=True, reason="writing to an unwritable index folder escapes as a raw PermissionError "
-                                       "(a traceback) instead of one sentence naming the folder")
 def test_cli_add_to_a_read_only_index_is_one_sentence(home, settings, read_only_index, tmp_path, capsys):
     code, out, err = _cli(capsys, "add", str(_write(tmp_path / "incoming", "busan.txt", GOOD)))
     assert (code, out) == (1, "") and err.startswith("rag: ") and str(settings.index_dir) in err
@@ -554,8 +540,6 @@ def _deny_writes(monkeypatch):
     monkeypatch.setattr(faiss, "write_index", denied)  # what a read-only folder does to the first index file
 
 
-@pytest.mark.xfail(strict=True, reason="a failed index write escapes as a raw PermissionError (a traceback) "
-                                       "instead of one sentence naming the index folder")
 def test_cli_add_when_the_index_cannot_be_written_is_one_sentence(home, settings, indexed, tmp_path, capsys,
                                                                    monkeypatch):
     _deny_writes(monkeypatch)
@@ -596,9 +580,6 @@ def _unreadable(path: Path) -> None:
         pytest.skip("running as root: chmod 000 does not stop reading the article")
 
 
-@pytest.mark.xfail(strict=True, reason="an indexed article whose file becomes unreadable is dropped from the index "
-                                       "at the next update (only a warning says so), though the README promises "
-                                       "nothing already indexed is lost")
 @pytest.mark.parametrize("spoil", [
     lambda p: p.write_bytes(b"\xff\xfe caf\xe9"), lambda p: p.write_bytes(b"\x00\x01\x02"),
     lambda p: p.write_bytes(b""), _unreadable,

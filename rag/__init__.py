@@ -1,7 +1,7 @@
 """Cited question answering over news articles, offline on a CPU.
 
 >>> from rag import ask
->>> answer = ask("What was Japan's net AI talent inflow per 10,000 people in 2023?")
+>>> answer = ask("What net AI talent inflow did Japan record in 2023 in the OECD survey?")
 >>> print(answer.text)          # inline [n] markers
 >>> answer.citations[0].quote   # the exact article sentence
 """

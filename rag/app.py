@@ -40,7 +40,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 EXAMPLES = (
     "How many AI patents per 100,000 people did Korea have in 2022?",
-    "What was Japan's net AI talent inflow per 10,000 people in 2023?",
+    "What net AI talent inflow did Japan record in 2023 in the OECD survey?",
     "How much money did the EU allocate in February to attract foreign AI researchers?",
     "Who was nominated as the Minister of Science and ICT candidate?",
 )

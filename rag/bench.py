@@ -42,7 +42,7 @@ WARM_UP_QUESTION = "What percentage of Meta's AI staff are foreign nationals?"
 
 # Used only while the eval set has none of BENCH_IDS (a checkout without eval/items).
 FALLBACK_QUESTIONS: tuple[tuple[str, str, str], ...] = (
-    ("bench-01", "fact", "What was Japan's net AI talent inflow per 10,000 people in 2023?"),
+    ("bench-01", "fact", "What net AI talent inflow did Japan record in 2023 in the OECD survey?"),
     ("bench-02", "fact", "According to Stanford HAI, how many AI talents per 100,000 people left Korea last year?"),
     ("bench-03", "fact", "How much money did the EU allocate in February to attract foreign AI researchers?"),
     ("bench-04", "fact", "How many AI patents per 100,000 people did Korea have in 2022?"),

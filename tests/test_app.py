@@ -251,3 +251,47 @@ def test_two_tabs_asking_at_once_both_get_their_answers(app_url):
         japan_page, eu_page = pool.map(lambda q: client_ask(app_url, q), [JAPAN, eu])
     assert "0.54" in answer_text(japan_page) and JAPAN_DOC in japan_page
     assert "585" in answer_text(eu_page) and "001_b001572057e29601" in eu_page
+
+
+def test_uploads_are_limited_in_count(make_chat, settings, tmp_path):
+    from rag.app import MAX_UPLOAD_FILES
+    from rag.errors import BadInput
+
+    chat = make_chat()
+    files = []
+    for i in range(MAX_UPLOAD_FILES + 1):
+        path = tmp_path / f"note{i}.txt"
+        path.write_text(f"Note {i} about glaciers.", encoding="utf-8")
+        files.append(str(path))
+    before = sorted(p.name for p in settings.seeds_dir.iterdir())
+    with pytest.raises(BadInput, match=f"upload at most {MAX_UPLOAD_FILES} at a time"):
+        chat.add_articles(files)
+    assert sorted(p.name for p in settings.seeds_dir.iterdir()) == before
+
+
+class _RecordingApp:
+    """Stands in for a Gradio app: records how it would be served, binds nothing."""
+
+    def __init__(self) -> None:
+        self.launched: dict = {}
+
+    def queue(self, **kwargs) -> None:
+        self.queued = kwargs
+
+    def launch(self, **kwargs) -> None:
+        self.launched = kwargs
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("localhost", False), ("0.0.0.0", True),
+                                          ("192.0.2.7", True)])
+def test_the_chat_binds_loopback_by_default_and_warns_for_any_other_address(caplog, host, warned):
+    from rag.app import DEFAULT_HOST, launch
+
+    assert DEFAULT_HOST == "127.0.0.1"
+    app = _RecordingApp()
+    with caplog.at_level("WARNING"):
+        assert launch(app, host, 8123, max_file_bytes=2_000_000) == f"http://{host}:8123/"
+    assert ("anyone who can reach this address" in caplog.text) == warned
+    assert app.launched["server_name"] == host and app.launched["share"] is False
+    assert app.launched["max_file_size"] == 2_000_000  # larger uploads are refused by the server
+    assert app.queued == {"default_concurrency_limit": 1}

@@ -1,11 +1,20 @@
 """Draft + passages -> Answer with checked citations.
 
 A small model's markers cannot be taken at its word. Every answer sentence is
-checked against the passages it cites: a citation stays only when the passage
-shares the sentence's figures and key terms; a sentence stays only when its
-kept citations carry all its figures and most of its terms. Each kept citation
-is resolved to the passage sentence(s) it rests on, with offsets into the
-article. When no sentence survives, the answer is a refusal.
+checked against the passages it cites, by four principles that hold for any
+news (none names an article's phrase, a country or a unit):
+
+1. Figures are exact: the passage states each of the claim's figures, and a
+   figure the claim dates goes with that year there (`swapped_years`).
+2. Names and words are the passage's: its names (a name the question gives
+   may be anywhere in the cited article), half its terms, its judgements.
+3. Countries are not swapped: a country may not take another's figure, and
+   an answer about other countries than the question's is no answer.
+4. The answer is to this question: a year the question asks is dated by the
+   cited text; an answer that only restates the question says nothing.
+
+Each kept citation is resolved to the passage sentence(s) it rests on, with
+offsets into the article. When no sentence survives, the answer is a refusal.
 """
 
 from __future__ import annotations

@@ -696,3 +696,52 @@ def test_every_quote_is_the_article_text_at_its_offsets(settings, indexed, tmp_p
     assert passages and cited, answer.notes
     for c in cited:
         assert text[c.start:c.end] == c.quote
+
+
+_BUILD_KILLED = """
+import sys, time
+from pathlib import Path
+import faiss
+from rag import config
+from rag.pipeline import Assistant
+from tests.conftest import FakeGenerator, HashEmbedder
+root, where = Path(sys.argv[1]), sys.argv[2]
+
+class SlowEmbedder(HashEmbedder):
+    def encode(self, texts):
+        if where == "embedding":
+            print("ready", flush=True)
+            time.sleep(60)
+        return super().encode(texts)
+
+if where == "writing":
+    real_write = faiss.write_index
+    def slow_write(index, path):
+        real_write(index, path)
+        print("ready", flush=True)  # the new version's files are half written
+        time.sleep(60)
+    faiss.write_index = slow_write
+settings = config.load(root=root, config_file=root / "none.toml")
+Assistant(settings, embedder=SlowEmbedder(salt="other"), generator=FakeGenerator("x")).index(rebuild=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["embedding", "writing"])
+def test_kill_9_during_a_rebuild_leaves_the_previous_index_live(project, settings, indexed, where):
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    build = subprocess.Popen([sys.executable, "-c", _BUILD_KILLED, str(project), where], cwd=root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert build.stdout.readline().strip() == "ready", build.stderr.read()
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=30)
+    assert build.returncode == -signal.SIGKILL
+    _assert_nothing_lost(settings, indexed)  # the same live version, loading and answering
+    # The next build clears what the killed one left and goes live.
+    assert _assistant(settings).index(rebuild=True).startswith("indexed 5 articles")
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]

@@ -29,7 +29,7 @@ from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
 from .prompts import REFUSAL_TEXT, answer_messages
 from .question import Question, read_question
 from .retrieve import Retriever
-from .types import Answer, Passage
+from .types import Answer, Article, Passage
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Assistant:
         raise AssertionError("stream ended without an Answer")
 
 
-def _unreadable_now(index: ChunkIndex, articles: list, seeds_dir: Path) -> set[str]:
+def _unreadable_now(index: ChunkIndex, articles: list[Article], seeds_dir: Path) -> set[str]:
     """Indexed articles whose file is still in the folder but can no longer be
     read (now binary, not UTF-8, empty): their chunks are kept as indexed,
     since nothing indexed may be lost to a file spoiled after the fact. An

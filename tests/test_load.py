@@ -79,4 +79,5 @@ def test_ten_clients_and_fifty_questions_all_answered_as_when_asked_alone(app_ur
         print(f"\nload: {len(results)} questions from {CLIENTS} clients in {wall_s:.0f} s "
               f"({60 * len(results) / wall_s:.1f} answers/min); latency p50 {statistics.median(latencies):.1f} s, "
               f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.1f} s; {len(differ)} answer(s) differing from "
-              f"the one asked alone {differ}; peak memory {peak_gb:.1f} GB")
+              f"the one asked alone {differ}; peak memory of this test process (earlier tests included) "
+              f"{peak_gb:.1f} GB")

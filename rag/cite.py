@@ -36,7 +36,7 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|and)\
 # paraphrase ("recorded" vs "had"), strict enough that "Paris" backed by a
 # passage about France's budget fails.
 MIN_TERM_COVERAGE = 0.5
-_YEAR = re.compile(r"(?:19|20)\d\d")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # A time a claim gives relative to the article's date.
 _RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
@@ -110,14 +110,8 @@ class _Evidence:
     def __init__(self, question: Question, passages: list[Passage],
                  article_terms: Mapping[str, AbstractSet[str]] | None = None,
                  corpus_common: AbstractSet[str] | None = None) -> None:
+        self.question = question
         self.passages = passages
-        self.question_terms = question.term_set
-        self.question_numbers = question.figures
-        # A year the question asks about ("in 2021") the cited text must
-        # state; a figure it gives as part of a name ("the AI Index 2024")
-        # may come from anywhere in the cited article.
-        self.asked_years = question.years
-        self.given_numbers = question.given_figures
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
         # What each article names anywhere (its byline too); the retrieved
@@ -195,7 +189,7 @@ class _ClaimCheck:
     def binding_figures(self) -> set[str]:
         """The claim's figures that say something of a country: not years,
         and not the question's own givens ("per 10,000 people in 2023")."""
-        return {n for n in self.numbers if not _YEAR.fullmatch(n) and n not in self.evidence.question_numbers}
+        return {n for n in self.numbers if not _YEAR.fullmatch(n) and n not in self.evidence.question.figures}
 
     def swapped_countries(self, cited: list[int]) -> list[str]:
         """Countries of the claim that the cited passages never state with any
@@ -261,7 +255,7 @@ class _ClaimCheck:
         if relative:
             # "-0.30 last year" answering "its value in 2020": the figure
             # must still go with the year asked where the passage names it.
-            years = self.evidence.asked_years
+            years = self.evidence.question.years
         if not figures or not years:
             return []
         swapped = []
@@ -296,11 +290,11 @@ class _ClaimCheck:
         # article, as the question's names may: "Korea ranked ninth in the AI
         # Index 2024" from a passage of the article on that report.
         missing = sorted(n for n in self.numbers - set().union(*(self.figures(i) for i in cited))
-                         if not (n in ev.given_numbers
+                         if not (n in ev.question.given_figures
                                  and any(canonical_number(n) in ev.doc_terms[d] for d in cited_docs)))
         quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
-            if name in ev.question_terms:
+            if name in ev.question.term_set:
                 # The question's own subject may go unnamed in the passage:
                 # its country ("40% ... left for overseas" in an article
                 # about Korea) unless the quote names another country instead
@@ -373,12 +367,10 @@ def _years_covered(asked: AbstractSet[str], passages: list[Passage]) -> str:
     question asks for years no passage names; "" otherwise. A near miss —
     the same subject in another year — is the usual reason to refuse, and
     the years the articles do cover are the user's next question."""
-    text = " ".join(p.chunk.text for p in passages)
-    if not asked or any(year in text for year in asked):
+    named = Counter(_YEAR.findall(" ".join(p.chunk.text for p in passages)))
+    if not asked or not named or asked & named.keys():
         return ""
-    found = [year for year, _ in Counter(re.findall(r"\b(?:19|20)\d\d\b", text)).most_common(3)]
-    if not found:
-        return ""
+    found = [year for year, _ in named.most_common(3)]
     return f" The passages found are about {' and '.join(sorted(found))}, not {' or '.join(sorted(asked))}."
 
 
@@ -445,10 +437,10 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
             continue
         kept_sentences.append((claim.text, [(i, *check.quote(i)) for i in cited]))
 
-    asked_years = sorted(evidence.asked_years)
+    asked_years = sorted(question.years)
     cited_text = " ".join(passages[i].chunk.text for _, quotes in kept_sentences for i, _, _ in quotes)
     unmentioned = [year for year in asked_years if not _dates(cited_text, year)]
-    asked_countries = evidence.question_terms & COUNTRIES
+    asked_countries = question.term_set & COUNTRIES
     # The answer as one text, for the checks below; each runs only while
     # sentences are kept.
     answer_terms = set(terms(" ".join(text for text, _ in kept_sentences)))
@@ -467,7 +459,7 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
                      f"the question about {', '.join(sorted(asked_countries))}")
         kept_sentences = []
     if (kept_sentences and not question.offers_choice
-            and not answer_terms - evidence.question_terms):
+            and not answer_terms - question.term_set):
         # "Which proposal concerns conscription?" answered "The proposal
         # concerns conscription": backed, since the passage shares the
         # question's words, but it tells nothing the question did not.
@@ -480,7 +472,7 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
         kept_sentences = []
 
     if not kept_sentences:
-        return Answer(question=question.text, text=REFUSAL_TEXT + _years_covered(evidence.asked_years, passages),
+        return Answer(question=question.text, text=REFUSAL_TEXT + _years_covered(question.years, passages),
                       refused=True, passages=tuple(passages),
                       notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
 

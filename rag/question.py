@@ -8,6 +8,7 @@ each parsing the text their own way. Nothing here looks at the articles.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ class Question:
     asks_which_country: bool
     asks_where: bool
 
-    @property
+    @functools.cached_property
     def term_set(self) -> frozenset[str]:
         return frozenset(self.terms)
 

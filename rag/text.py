@@ -204,26 +204,6 @@ def numbers(text: str, spelled_ordinals: bool = False) -> set[str]:
     return found
 
 
-_AMOUNT = re.compile(r"(?:[$€£¥₩]|\b(?:USD|KRW|EUR)\s?)(\d[\d,]*(?:\.\d+)?)"
-                     r"|(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*(?:million|billion|trillion|won|dollars?|yen|euros?)\b",
-                     re.IGNORECASE)
-
-
-def amounts(text: str) -> set[str]:
-    """The figures of `text` that are sums of money or counted in millions
-    ("$0.54 billion", "18 billion won", "KRW 92.67 trillion"), canonical.
-
-    >>> sorted(amounts("$67.2 billion, 18 billion won, a net inflow of +0.54"))
-    ['18', '67.2']
-    """
-    found = set()
-    for after_sign, before_unit in _AMOUNT.findall(text):
-        number = canonical_number(after_sign or before_unit)
-        if number is not None:
-            found.add(number)
-    return found
-
-
 def number_in(number: str, others: set[str]) -> bool:
     """True when `number` (from `numbers`) is among `others`. An unsigned
     figure also matches its negative ("an outflow of 0.30" states "-0.30"),

@@ -43,11 +43,16 @@ EXAMPLES = (
     "What net AI talent inflow did Japan record in 2023 in the OECD survey?",
     "How much money did the EU allocate in February to attract foreign AI researchers?",
     "Who was nominated as the Minister of Science and ICT candidate?",
+    "2022년 한국의 인구 10만 명당 AI 특허 수는 몇 건이었나요?",  # answered in Korean
 )
 MODEL_LABELS = {
     "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b (accurate, default)",
     "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b (fast)",
 }
+# The answer's language: the question's own by default (a Korean question is
+# answered in Korean), or one chosen for every answer.
+ANSWER_LANGUAGES = [("Same as the question", ""), ("English", "English"), ("Korean", "Korean"),
+                    ("Japanese", "Japanese"), ("Chinese", "Chinese")]
 MAX_TOP_K = 10  # more passages than this make the prompt too slow to prefill on 2 cores
 # Uploads at once: enough for a day's articles, few enough that one request
 # cannot make the server copy and embed thousands of files.
@@ -60,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `rag chat`; keep imports here light (the CLI builds every parser)."""
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
-    parser.add_argument("--model", help="model selected when the page opens (default: the settings' model)")
+    parser.add_argument("--model", help="model selected when the page opens (default: the settings' model); "
+                                         "openai:URL[#MODEL] drafts on a serving engine")
     parser.add_argument("-k", "--top-k", type=int, help="passages given to the model, as first selected")
 
 
@@ -86,11 +92,14 @@ class Assistants:
         self._lock = threading.Lock()
 
     def get(self, model: str | None = None, k: int | None = None) -> "Assistant":
-        from .models import get_spec
+        from .generate import check_model_name
         from .pipeline import Assistant
 
         model, k = model or self.settings.model, int(k or self.settings.top_k)
-        get_spec(model)  # an unknown name fails here, whatever generator tests pass in
+        check_model_name(model)  # an unknown name or bad openai: URL fails here, whatever generator tests pass in
+        if model.startswith("openai:") and model != self.settings.model:
+            # A page's visitor must not make this server send requests to URLs of their choosing.
+            raise BadInput(f"model {model!r} is not offered here; the served model is set in the settings")
         with self._lock:
             key = (model, k)
             if key not in self._assistants:
@@ -137,7 +146,8 @@ class Chat:
 
         return render_chat(turns, self.shelf)
 
-    def start(self, message: str, turns: "list[Turn]", model: str, k: float, session: str) -> "list[Turn]":
+    def start(self, message: str, turns: "list[Turn]", model: str, k: float, session: str,
+              language: str = "") -> "list[Turn]":
         """Step 1: rewrite a follow-up, retrieve, and add the question with its passages."""
         from .followup import rewrite
         from .view import Turn
@@ -145,7 +155,7 @@ class Chat:
         turns = list(turns or [])
         question = " ".join((message or "").split())
         k = min(max(int(k), 1), MAX_TOP_K)  # the API takes any number, the slider does not
-        turn = Turn(question=question, asked=question, model=model, top_k=k)
+        turn = Turn(question=question, asked=question, model=model, top_k=k, language=language or "")
         with self._stops_lock:
             self._stops[session] = threading.Event()
         turns.append(turn)
@@ -178,7 +188,8 @@ class Chat:
             yield turns
             try:
                 assistant = self.assistants.get(turn.model, turn.top_k)
-                for item in assistant.stream(turn.asked, stop=stop, passages=list(turn.passages)):
+                for item in assistant.stream(turn.asked, stop=stop, passages=list(turn.passages),
+                                             language=turn.language):
                     if isinstance(item, Answer):
                         turn.answer, turn.status = item, ""
                     else:
@@ -257,7 +268,9 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None) -
     from .view import ARTICLES_CSS, CHAT_CSS, CHIP_JS
 
     chat = Chat(assistants or Assistants(settings))
-    model_choices = [(MODEL_LABELS.get(name, name), name) for name in MODELS]
+    # A served model (openai:URL) set in the settings is offered beside the packaged ones.
+    names = list(MODELS) + ([settings.model] if settings.model not in MODELS else [])
+    model_choices = [(MODEL_LABELS.get(name, name), name) for name in names]
 
     with gr.Blocks(title="rag-news chat", analytics_enabled=False) as demo:
         turns = gr.State([])
@@ -284,6 +297,10 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None) -
                     model = gr.Dropdown(model_choices, value=settings.model, label="Model")
                     top_k = gr.Slider(1, MAX_TOP_K, value=min(settings.top_k, MAX_TOP_K), step=1,
                                       label="Passages given to the model (k)")
+                    languages = ANSWER_LANGUAGES + [(settings.answer_language, settings.answer_language)] * (
+                        settings.answer_language not in dict(ANSWER_LANGUAGES).values())
+                    language = gr.Dropdown(languages, value=settings.answer_language,
+                                           label="Answer language", elem_id="answer-language")
                 with gr.Accordion("Add article", open=True):
                     upload = gr.File(label=".txt or .md files", file_count="multiple",
                                      file_types=[".txt", ".md"], elem_id="upload")
@@ -291,8 +308,9 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None) -
                 with gr.Accordion("Articles in the index", open=True):
                     articles = gr.HTML(css_template=ARTICLES_CSS, js_on_load=None, elem_id="articles")
 
-        def on_start(message: str, state: list, model_name: str, k: float, request: gr.Request):
-            state = chat.start(message, state, model_name, k, _session(request))
+        def on_start(message: str, state: list, model_name: str, k: float, answer_language: str,
+                     request: gr.Request):
+            state = chat.start(message, state, model_name, k, _session(request), answer_language)
             busy = state[-1].error == ""
             return (chat.render(state), state, gr.Textbox(value="" if busy else message, interactive=not busy),
                     gr.Button(interactive=not busy), gr.Button(interactive=busy), gr.Column(visible=False))
@@ -319,11 +337,12 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None) -
                 .then(on_idle, None, idle_outputs, api_visibility="private", queue=False)
 
         for trigger, name in ((question.submit, "ask"), (send.click, None)):
-            wire(trigger, on_start, [question, turns, model, top_k], name)
+            wire(trigger, on_start, [question, turns, model, top_k, language], name)
         for button, text in zip(example_buttons, EXAMPLES):
-            def on_example(state: list, model_name: str, k: float, request: gr.Request, text: str = text):
-                return on_start(text, state, model_name, k, request)
-            wire(button.click, on_example, [turns, model, top_k], None)
+            def on_example(state: list, model_name: str, k: float, answer_language: str, request: gr.Request,
+                           text: str = text):
+                return on_start(text, state, model_name, k, answer_language, request)
+            wire(button.click, on_example, [turns, model, top_k, language], None)
 
         def on_stop(request: gr.Request) -> None:
             chat.stop(_session(request))

@@ -90,7 +90,8 @@ class AnswerRun:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `rag bench`; keep imports here light (the CLI builds every parser)."""
-    parser.add_argument("--model", help="generator to measure (default: the configured one)")
+    parser.add_argument("--model", help="generator to measure (default: the configured one); "
+                                         "openai:URL[#MODEL] measures answers drafted by a serving engine")
     parser.add_argument("-k", "--top-k", type=int, help="passages given to the model")
     parser.add_argument("--limit", type=int, help="ask only the first N questions of the list")
     parser.add_argument("--items", type=Path, help="eval items folder (default: eval/items of the project)")
@@ -104,12 +105,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-lookup", type=int, help="draft tokens per step (default: the setting)")
     parser.add_argument("--no-prompt-cache", action="store_true",
                         help="prefill every prompt whole (to measure what reusing the prefix gains)")
+    parser.add_argument("--stores", type=int, metavar="N_CHUNKS",
+                        help="instead: measure dense search in FAISS (flat, HNSW) and Milvus Lite, and BM25, on "
+                             "N_CHUNKS synthetic chunks (build time, query p50/p95, memory; see docs/scale.md)")
     parser.add_argument(_COLD_CHILD_FLAG, dest="cold_child", help=argparse.SUPPRESS)
 
 
 def main(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.cold_child:
         return _cold_start_child(args.cold_child)
+    if args.stores is not None:
+        if args.stores < 1:
+            from .errors import ConfigError
+
+            raise ConfigError(f"--stores takes a number of chunks, got {args.stores}")
+        from .storebench import main as bench_stores
+
+        return bench_stores(args.stores, args.out, settings.flat_index_max_chunks)
     questions = load_questions(args.items or config.default_root() / "eval" / "items")
     if args.limit is not None:
         questions = questions[:max(args.limit, 0)]
@@ -129,13 +141,20 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
     runs, warm_up_s, generator = run_pipeline(settings, questions, options)
     report["warm_up_s"] = warm_up_s
     inner = generator.inner
-    report["generator"] = {"decode_weights": list(inner.decode_weights), "threads": inner.threads,
-                           "prompt_lookup_tokens": inner.prompt_lookup_tokens,
-                           "reuse_prompt_cache": inner.reuse_prompt_cache}
+    served = _is_served(settings)
+    if served:
+        report["generator"] = {"server": inner.base_url, "served_model": inner.served_model}
+    else:
+        report["generator"] = {"decode_weights": list(inner.decode_weights), "threads": inner.threads,
+                               "prompt_lookup_tokens": inner.prompt_lookup_tokens,
+                               "reuse_prompt_cache": inner.reuse_prompt_cache}
     report["peak_rss_mb"] = _peak_rss_mb()
     report["answers"] = [asdict(r) for r in runs]
     if args.no_llama:
         report["llama"] = {"skipped": "--no-llama"}
+    elif served:
+        report["llama"] = {"skipped": "the drafts come from a server; run bench without --model openai:... "
+                                      "to compare the two"}
     else:
         report["llama"] = compare_llama(settings, generator, questions, runs)
     report["answers"] = [asdict(r) for r in runs]
@@ -198,18 +217,21 @@ class RecordingGenerator:
 def run_pipeline(settings: config.Settings, questions: list[BenchQuestion], options: dict[str, Any] | None = None):
     """Warm up an Assistant, then ask every question; returns (runs, warm-up seconds, recording generator).
 
-    `options` go to the Generator (decode_weights, reuse_prompt_cache); the
-    Generator is otherwise built from `settings` as the pipeline builds it.
+    `options` go to the in-process Generator (decode_weights,
+    reuse_prompt_cache); the generator is otherwise built from `settings` as
+    the pipeline builds it, a served one (openai:URL) included.
     """
-    from .generate import Generator
+    from .generate import Generator, make_generator
     from .pipeline import Assistant
     from .types import Answer
 
     s = settings
-    generator = RecordingGenerator(Generator(s.model, s.cache_dir, threads=s.threads,
-                                             max_new_tokens=s.max_new_tokens,
-                                             prompt_lookup_tokens=s.prompt_lookup_tokens, progress=False,
-                                             **(options or {})))
+    if _is_served(s):
+        inner = make_generator(s, progress=False)
+    else:
+        inner = Generator(s.model, s.cache_dir, threads=s.threads, max_new_tokens=s.max_new_tokens,
+                          prompt_lookup_tokens=s.prompt_lookup_tokens, progress=False, **(options or {}))
+    generator = RecordingGenerator(inner)
     assistant = Assistant(s, generator=generator, progress=False)
     started = time.perf_counter()
     assistant.warm_up()
@@ -231,11 +253,13 @@ def run_pipeline(settings: config.Settings, questions: list[BenchQuestion], opti
         run = AnswerRun(id=q.id, kind=q.kind, question=q.question, refused=answer.refused, asked_model=asked,
                         retrieval_ms=1000 * t.get("retrieve", 0.0), generate_s=t.get("generate", 0.0),
                         total_s=t.get("total", 0.0), answer=answer.text)
-        stats = generator.inner.last_stats if asked else None
+        if asked:
+            run.first_token_s = t.get("first_token")
+        # Token counts and decode speed are known only for the in-process generator.
+        stats = getattr(generator.inner, "last_stats", None) if asked else None
         if stats is not None:
             run.prompt_tokens, run.reused_tokens, run.new_tokens = (stats.prompt_tokens, stats.reused_tokens,
                                                                     stats.new_tokens)
-            run.first_token_s = t.get("first_token")
             run.decode_tokens_per_s = stats.decode_tokens_per_s
             run.llama["messages"] = generator.last_messages
         runs.append(run)
@@ -403,9 +427,11 @@ def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
     s = report["settings"]
     g = report["generator"]
-    print(f"rag bench · {s['model']} · top_k {s['top_k']} · {m['cpus']} CPUs ({m['cpu']}) · {g['threads']} threads "
-          f"· decode weights {'+'.join(g['decode_weights']) or 'bfloat16'} · prompt lookup "
-          f"{g['prompt_lookup_tokens']} · load average {m['load_average'][0]:.1f} · {report['started']}")
+    engine = f"served model {g['served_model']}" if "server" in g else (
+        f"{g['threads']} threads · decode weights {'+'.join(g['decode_weights']) or 'bfloat16'} · prompt lookup "
+        f"{g['prompt_lookup_tokens']}")
+    print(f"rag bench · {s['model']} · top_k {s['top_k']} · {m['cpus']} CPUs ({m['cpu']}) · {engine} "
+          f"· load average {m['load_average'][0]:.1f} · {report['started']}")
     cold = report.get("cold_start", {})
     for label, key in (("cold start, model cache filled", "cache_filled"), ("cold start, model cache empty",
                                                                             "cache_empty")):
@@ -457,6 +483,12 @@ def machine_info() -> dict[str, Any]:
             # Other processes on the same cores slow torch's threads down a lot: the
             # load average at the start tells whether the figures can be trusted.
             "load_average": os.getloadavg()}
+
+
+def _is_served(settings: config.Settings) -> bool:
+    from .remote import is_remote
+
+    return is_remote(settings.model)
 
 
 def _peak_rss_mb() -> float:

@@ -24,9 +24,10 @@ from collections import Counter
 from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 
-from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, REFUSAL_TEXT
+from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, refusal_text
 from .question import Question, as_question, years_as_times
-from .text import COUNTRIES, canonical_number, names, number_in, numbers, split_sentences, terms
+from .text import (COUNTRIES, canonical_number, main_scripts, names, number_in, numbers, script_of, split_sentences,
+                   terms)
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -114,6 +115,7 @@ class _Evidence:
         self.passages = passages
         self.terms = [set(terms(p.chunk.text)) for p in passages]
         self.numbers = [numbers(p.chunk.text, spelled_ordinals=True) for p in passages]
+        self.scripts = main_scripts(set().union(*self.terms))  # what the passages are written in
         # What each article names anywhere (its byline too); the retrieved
         # passages alone when the caller has no more.
         self.doc_terms: dict[str, set[str]] = {}
@@ -169,7 +171,9 @@ class _ClaimCheck:
     def __init__(self, claim: _Claim, evidence: _Evidence) -> None:
         self.evidence = evidence
         self.text = claim.text
-        self.terms = set(terms(claim.text))
+        # Only terms a passage could hold: a Korean claim about an English
+        # passage is compared by its figures, Latin names and countries.
+        self.terms = {t for t in terms(claim.text) if script_of(t) in evidence.scripts}
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
         self.names = names(claim.text)
@@ -362,16 +366,16 @@ def _dates(text: str, year: str) -> bool:
                for m in re.finditer(rf"\b{year}\b", text))
 
 
-def _years_covered(asked: AbstractSet[str], passages: list[Passage]) -> str:
-    """" The passages found are about 2020 and 2023, not 2021." when the
-    question asks for years no passage names; "" otherwise. A near miss —
+def _years_covered(asked: AbstractSet[str], passages: list[Passage]) -> tuple[list[str], list[str]]:
+    """(years the passages are about, years asked) when the question asks for
+    years no passage names, for the refusal to say so ("The passages found
+    are about 2020 and 2023, not 2021"); ([], []) otherwise. A near miss —
     the same subject in another year — is the usual reason to refuse, and
     the years the articles do cover are the user's next question."""
     named = Counter(_YEAR.findall(" ".join(p.chunk.text for p in passages)))
     if not asked or not named or asked & named.keys():
-        return ""
-    found = [year for year, _ in named.most_common(3)]
-    return f" The passages found are about {' and '.join(sorted(found))}, not {' or '.join(sorted(asked))}."
+        return [], []
+    return sorted(year for year, _ in named.most_common(3)), sorted(asked)
 
 
 # Where one sentence joins two statements: "; ", ", and ", ", while " ...
@@ -397,7 +401,7 @@ def split_clauses(sentence: str) -> list[str]:
 
 def check_answer(question: Question | str, draft: str, passages: list[Passage],
                  article_terms: Mapping[str, AbstractSet[str]] | None = None,
-                 corpus_common: AbstractSet[str] | None = None) -> Answer:
+                 corpus_common: AbstractSet[str] | None = None, language: str = "") -> Answer:
     """Turn a model's draft into an Answer whose every citation is checked.
 
     `question` is the record `question.read_question` makes (or its text).
@@ -406,7 +410,8 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
     a question name its source ("the official who spoke to Aju Press", "the
     first GPAI survey") when the cited article names it outside the passage.
     `corpus_common` (terms in most chunks of the corpus) narrows the words
-    treated as the corpus's subject rather than names.
+    treated as the corpus's subject rather than names. `language` is the
+    answer's ("" for English): a refusal is written in it.
     """
     question = as_question(question)
     notes: list[str] = []
@@ -472,7 +477,7 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
         kept_sentences = []
 
     if not kept_sentences:
-        return Answer(question=question.text, text=REFUSAL_TEXT + _years_covered(question.years, passages),
+        return Answer(question=question.text, text=refusal_text(language, *_years_covered(question.years, passages)),
                       refused=True, passages=tuple(passages),
                       notes=tuple(notes) or ("no passage supports an answer",), draft=draft)
 

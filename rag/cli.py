@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
-    ask.add_argument("--model", help=f"generator: {', '.join(models.MODELS)} (default {models.DEFAULT_MODEL})")
+    ask.add_argument("--model", help=f"generator: {', '.join(models.MODELS)} (default {models.DEFAULT_MODEL}), "
+                                     f"or openai:URL[#MODEL] for a served one, e.g. openai:http://127.0.0.1:8080/v1")
     ask.add_argument("-k", "--top-k", type=int, help="passages given to the model")
 
     index = sub.add_parser("index", help="build or update the index from the article folder")
@@ -64,13 +65,15 @@ _TOOLS = {
     "chat": "start the chat app in the browser",
     "eval": "run the eval suite and write a report",
     "bench": "measure speed: cold start, first token, whole answer",
+    "serve": "serve an HTTP API (its own and OpenAI-compatible)",
 }
 
 
 def _tool(name: str):
     import importlib
 
-    return importlib.import_module({"chat": ".app", "eval": ".evaluate", "bench": ".bench"}[name], __package__)
+    modules = {"chat": ".app", "eval": ".evaluate", "bench": ".bench", "serve": ".serve"}
+    return importlib.import_module(modules[name], __package__)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -91,6 +91,35 @@ def load_items(paths: list[Path], split: str | None = None) -> list[Item]:
     return [i for i in items if split is None or i.split == split]
 
 
+def in_language(items: list[Item], folder: Path) -> list[Item]:
+    """`items` asked in another language: the questions from
+    `folder/questions.jsonl` ({"id", "question"} per line) and, where
+    `folder/facts.jsonl` gives them, that language's aliases of each fact
+    beside the English ones (an answer in Korean may write "인도" for
+    "India"). An item with no translation is left out."""
+    def read(name: str) -> dict[str, dict]:
+        path = folder / name
+        if not path.is_file():
+            return {}
+        try:
+            return {row["id"]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+                    if row}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"cannot read {path}: {exc}") from None
+
+    questions, facts = read("questions.jsonl"), read("facts.jsonl")
+    if not questions:
+        raise BadInput(f"no translated questions in {folder / 'questions.jsonl'}")
+    out = []
+    for item in items:
+        if item.id not in questions:
+            continue
+        extra = facts.get(item.id, {}).get("facts", [])
+        merged = tuple(aliases + tuple(extra[n] if n < len(extra) else ()) for n, aliases in enumerate(item.facts))
+        out.append(dataclasses.replace(item, question=questions[item.id]["question"], facts=merged))
+    return out
+
+
 # --- matching facts --------------------------------------------------------
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "−": "-", "–": "-"})
@@ -98,11 +127,13 @@ _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "−": 
 
 def alias_pattern(alias: str) -> re.Pattern[str]:
     """A regex for one alias: `re:...` as written, otherwise the literal text
-    as a whole word or number (`0.54` matches `+0.54`, not `10.54` or `0.541`)."""
+    as a whole word or number (`0.54` matches `+0.54`, not `10.54` or `0.541`).
+    Only Latin letters and digits bound a word: Korean writes its particles
+    onto the word ("인도와" states "인도")."""
     if alias.startswith("re:"):
         return re.compile(alias[3:], re.IGNORECASE)
     literal = re.escape(alias.translate(_QUOTES))
-    return re.compile(rf"(?<![\w.]){literal}(?![\w]|[.,]\d)", re.IGNORECASE)
+    return re.compile(rf"(?<![A-Za-z0-9_.]){literal}(?![A-Za-z0-9_]|[.,]\d)", re.IGNORECASE)
 
 
 def missing_facts(item: Item, text: str) -> list[str]:
@@ -399,7 +430,8 @@ def write_report(out_dir: Path, figures: dict[str, float | None], results: list[
 
 def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path], out_dir: Path,
              ids: list[str] | None = None, progress: bool = False, gold_evidence: bool = False,
-             corpus: Path | None = None, replay: Path | None = None) -> tuple[dict[str, float | None], list[Result], Path]:
+             corpus: Path | None = None, replay: Path | None = None,
+             language: str | None = None) -> tuple[dict[str, float | None], list[Result], Path]:
     """Run the eval and write its report; returns (figures, results, markdown path).
 
     With `corpus`, the articles come from that folder (indexed apart from the
@@ -408,6 +440,8 @@ def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path
     from .pipeline import Assistant
 
     items = load_items(item_paths, split)
+    if language:
+        items = in_language(items, Path(item_paths[0]).parent / language)
     if ids:
         items = [i for i in items if i.id in set(ids)]
     if not items:
@@ -422,6 +456,7 @@ def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path
         figures.update(refusal_precision=None, refusal_recall=None, retrieval_recall_at_k=None)
     counts = ", ".join(f"{sum(r.kind == k for r in results)} {k}" for k in KINDS)
     header = {"split": split or "all", "corpus": str(settings.seeds_dir), "model": settings.model,
+              "language": language or "en",
               "items": len(results), "counts": counts,
               "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
               "evidence": "gold quotes only (a ceiling; retrieval figures say nothing)" if gold_evidence
@@ -445,6 +480,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", type=Path, metavar="REPORT",
                         help="re-check the drafts stored in an earlier report's JSON instead of asking the model "
                              "(measures a change to the citation checks in seconds; the prompt must be unchanged)")
+    parser.add_argument("--language", metavar="CODE",
+                        help="ask the items in another language: questions (and fact aliases) from "
+                             "<items folder>/CODE/questions.jsonl and facts.jsonl, e.g. --language ko")
     parser.add_argument("--gold-evidence", action="store_true",
                         help="the model reads only each answerable item's gold quotes: how right the generator "
                              "is when retrieval is perfect (no threshold check)")
@@ -456,10 +494,11 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
         raise BadInput("--corpus needs --items: the eval items written for those articles")
     split = None if args.split == "all" or args.ids else args.split
     item_paths = args.items or item_files(eval_dir)
-    section = args.thresholds or (Path(args.items[0]).resolve().parent.name if args.items else "seeds")
+    section = args.thresholds or (Path(args.items[0]).resolve().parent.name if args.items else "seeds") \
+        + (f"-{args.language}" if args.language and not args.thresholds else "")
     figures, results, md = evaluate(settings, split, item_paths, args.out or eval_dir / "reports", args.ids,
                                     progress=True, gold_evidence=args.gold_evidence, corpus=args.corpus,
-                                    replay=args.replay)
+                                    replay=args.replay, language=args.language)
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {_fmt(value, name.startswith('seconds'))}")

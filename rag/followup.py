@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import COUNTRIES, STOPWORDS, terms
+from .text import COUNTRIES, STOPWORDS, foreign_country, foreign_country_length, script_language, terms
 
 # Openers that mark a fragment: "And Japan?", "What about 2019?", "How about Samsung?".
 _FRAGMENT = re.compile(
@@ -226,6 +226,44 @@ def _resolve_pronouns(question: str, subject: str) -> str:
     return _REPLACEABLE.sub(replace, question)
 
 
+# A follow-up in another script is a fragment when it is this short ("일본은?",
+# "2023년에는?", "그럼 구글은요?"); Korean marks the fragment's topic with a
+# particle, which is cut off to find the entity, and may open with a
+# connective ("그럼", "then").
+_MAX_FOREIGN_FRAGMENT_WORDS = 3
+_KOREAN_PARTICLES = re.compile(r"(?:은요|는요|이요|에는요|에는|에선|에서는|은|는|요|의|도)$")
+_KOREAN_OPENERS = frozenset("그럼 그러면 그리고 그렇다면 또 그해 그때".split())
+_ANY_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
+
+def _foreign_rewrite(question: str, last: str) -> str | None:
+    """A follow-up in another script rewritten like an English one: a year or
+    a country swapped into the previous question; None when the question is
+    no fragment. Country names are read as `text.terms` reads them (ISO 3166's
+    translations), so the swap keeps the previous question's particles:
+    "한국의 ... ?" + "일본은?" -> "일본의 ... ?"."""
+    words = [w for w in question.rstrip("?!.？ ").split() if w not in _KOREAN_OPENERS]
+    if not words or len(words) > _MAX_FOREIGN_FRAGMENT_WORDS:
+        return None
+    if len(words) > 1:
+        return f"{last} {question}"  # "과기정통부 장관 후보는?": context, not a swap
+    entity = _KOREAN_PARTICLES.sub("", words[0]) or words[0]
+    year = _ANY_YEAR.search(entity)
+    if year:
+        spans = list(_ANY_YEAR.finditer(last))
+        if spans:
+            first = spans[0].group()
+            return _ANY_YEAR.sub(lambda m: year.group() if m.group() == first else m.group(), last)
+    country = foreign_country(entity)
+    if country:
+        for match in re.finditer(r"\S+", last):
+            word = match.group()
+            if foreign_country(word):
+                name_length = foreign_country_length(word)
+                return last[:match.start()] + entity + last[match.start() + name_length:]
+    return f"{last} {question}"
+
+
 def rewrite(question: str, previous: list[str]) -> str:
     """Turn a follow-up into a standalone question, using the earlier ones.
 
@@ -244,6 +282,9 @@ def rewrite(question: str, previous: list[str]) -> str:
         return question
     if question.rstrip("?!. ").lower() in _QUESTION_WORDS:
         return f"{last} {question}"  # "Why?"
+    if script_language(question):
+        foreign = _foreign_rewrite(question, last)
+        return foreign if foreign is not None else question
     entity = _fragment_entity(question)
     if entity is not None:
         swapped = _swap(last, entity)

@@ -38,6 +38,33 @@ class DraftGenerator(Protocol):
         ...
 
 
+def check_model_name(name: str) -> None:
+    """Raise ConfigError unless `name` is a packaged model or a well-formed `openai:<URL>` (see remote.py)."""
+    from . import remote
+
+    if remote.is_remote(name):
+        remote.parse_spec(name)
+    else:
+        models.get_spec(name)
+
+
+def make_generator(settings, progress: bool = True) -> DraftGenerator:
+    """The generator `settings.model` names, built cheaply (nothing loads or is contacted yet).
+
+    `openai:<URL>` drafts on a serving engine (remote.RemoteGenerator, with
+    the API key from $RAG_GENERATOR_API_KEY if set); any other name is a
+    packaged model run in this process.
+    """
+    from . import remote
+
+    s = settings
+    if remote.is_remote(s.model):
+        return remote.RemoteGenerator(s.model, max_new_tokens=s.max_new_tokens,
+                                      api_key=os.environ.get(remote.API_KEY_ENV) or None)
+    return Generator(s.model, s.cache_dir, threads=s.threads, max_new_tokens=s.max_new_tokens,
+                     prompt_lookup_tokens=s.prompt_lookup_tokens, progress=progress)
+
+
 @dataclass(frozen=True)
 class GenerationStats:
     """How one `stream` call went; read by `rag bench` and by logs."""

@@ -1,4 +1,4 @@
-"""The FAISS index and chunk store on disk: build, update, save, load.
+"""The chunk store and its dense search on disk: build, update, save, load.
 
 `index/` holds one complete version folder per build and a `CURRENT` file
 naming the live one. A build writes a new folder and then switches `CURRENT`
@@ -7,6 +7,11 @@ Each version carries a manifest of what built it (embedding model and hash,
 chunking settings, each article's content hash), which is how a stale index is
 recognised. Vectors of unchanged chunks are reused, so adding or changing one
 article embeds only its own chunks.
+
+Dense search runs behind `VectorStore`: FAISS in this process by default
+(`faiss.index` in the version folder), or a Milvus collection named by the
+version (rag/milvus_store.py, imported only when `vector_store` names it).
+`vectors.npy` is the truth either way; a search structure is derived from it.
 """
 
 from __future__ import annotations
@@ -22,16 +27,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import faiss
 import numpy as np
 
 from .chunk import chunk_article
 from .embed import TextEmbedder
-from .errors import IndexLoadError, IndexWriteError
+from .errors import ConfigError, IndexLoadError, IndexWriteError, RagError
 from .types import Article, Chunk
+
+if TYPE_CHECKING:
+    from .milvus_store import MilvusDatabase
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,39 @@ class DocumentInfo:
     date: str | None = None
 
 
+class VectorStore(Protocol):
+    """Dense search over an index's vectors. A hit names its chunk by position
+    in `ChunkIndex.chunks`; the score is the inner product, which is cosine
+    similarity for the L2-normalised vectors the embedder makes."""
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append (n, dimension) float32 rows; they take the next n positions."""
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Top-k (position, score) for each (m, dimension) query row, best first."""
+
+    def count(self) -> int:
+        """How many vectors the store holds."""
+
+
+class FaissStore:
+    """The default VectorStore: a FAISS index in this process's memory."""
+
+    def __init__(self, index: faiss.Index) -> None:
+        self.index = index
+
+    def add(self, vectors: np.ndarray) -> None:
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+
 @dataclass
 class ChunkIndex:
     """A loaded (or freshly built) index: chunks, their vectors and the search structure."""
@@ -62,21 +104,47 @@ class ChunkIndex:
     vectors: np.ndarray  # (n_chunks, dimension) float32, L2-normalised
     documents: dict[str, DocumentInfo]
     manifest: dict
-    faiss_index: faiss.Index
+    # Where dense search runs. None until first needed, when a FAISS index of
+    # the kind the manifest names is made from `vectors`: a build headed for
+    # Milvus gets its collection from IndexStore.save and never makes one.
+    store: VectorStore | None = None
+    _making: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def vector_store(self) -> VectorStore:
+        with self._making:  # two first questions at once make one FAISS index, not two
+            if self.store is None:
+                self.store = FaissStore(_make_faiss(self.vectors, self.manifest["index_type"]))
+            return self.store
+
+    @property
+    def faiss_index(self) -> faiss.Index | None:
+        """The FAISS index behind search; None when another engine runs it."""
+        store = self.vector_store
+        return store.index if isinstance(store, FaissStore) else None
 
     def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (chunk position, cosine similarity) for one (dimension,) vector."""
         if not self.chunks:
             return []
-        scores, ids = self.faiss_index.search(query_vector.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return self.vector_store.search(query_vector.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))[0]
 
 
-def _make_faiss(vectors: np.ndarray, flat_max: int) -> faiss.Index:
+# The FAISS index kinds, by the class name the manifest records.
+FLAT_KIND = "IndexFlatIP"
+HNSW_KIND = "IndexHNSWFlat"
+
+
+def _index_kind(n_chunks: int, flat_max: int) -> str:
     """Exact search while the corpus is small; an HNSW graph once it is large,
-    where exact search would cost tens of milliseconds per question."""
+    where exact search would cost tens of milliseconds per question. Milvus
+    builds the same kind (rag/milvus_store.py)."""
+    return FLAT_KIND if n_chunks <= flat_max else HNSW_KIND
+
+
+def _make_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
     dimension = vectors.shape[1]
-    if len(vectors) <= flat_max:
+    if kind == FLAT_KIND:
         index = faiss.IndexFlatIP(dimension)
     else:
         index = faiss.IndexHNSWFlat(dimension, _HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
@@ -115,7 +183,6 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
     by_id.update({c.chunk_id: fresh[i] for i, c in enumerate(missing)})
     vectors = np.stack([by_id[c.chunk_id] for c in chunks]).astype(np.float32) if chunks \
         else np.zeros((0, embedder.dimension), np.float32)
-    faiss_index = _make_faiss(vectors, flat_index_max_chunks)
     documents = {d: previous.documents[d] for d in sorted(kept)} if previous is not None else {}
     documents.update({a.doc_id: DocumentInfo(a.content_hash, a.title, a.publisher, a.author, a.date)
                       for a in articles})
@@ -128,7 +195,7 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
         "embedding_dtype": embedder.dtype,
         "dimension": embedder.dimension,
         "embedded_text": EMBEDDED_TEXT,
-        "index_type": type(faiss_index).__name__,
+        "index_type": _index_kind(len(chunks), flat_index_max_chunks),
         "chunking": {"max_chars": chunk_max_chars, "min_chars": chunk_min_chars},
         "n_chunks": len(chunks),
         "documents": {doc_id: asdict(info) for doc_id, info in documents.items()},
@@ -136,7 +203,7 @@ def build_index(articles: list[Article], embedder: TextEmbedder, chunk_max_chars
     }
     log.info("indexed %d articles as %d chunks (%d embedded, %d reused) in %.1f s", len(articles), len(chunks),
              len(missing), len(chunks) - len(missing), time.perf_counter() - started)
-    return ChunkIndex(chunks, vectors, documents, manifest, faiss_index)
+    return ChunkIndex(chunks, vectors, documents, manifest)
 
 
 def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbedder,
@@ -164,11 +231,40 @@ def stale_reasons(index: ChunkIndex, articles: list[Article], embedder: TextEmbe
     return reasons
 
 
-class IndexStore:
-    """Reads and writes versions of the index under one folder."""
+MILVUS_LITE_DB = "milvus.db"  # Milvus Lite's folder inside the index folder, for vector_store = "milvus"
 
-    def __init__(self, folder: Path) -> None:
+
+def milvus_uri(vector_store: str, index_dir: Path) -> str | None:
+    """The Milvus URI a `vector_store` setting names; None for FAISS.
+
+    >>> milvus_uri("milvus:http://milvus:19530", Path("index"))
+    'http://milvus:19530'
+    """
+    if vector_store == "faiss":
+        return None
+    if vector_store == "milvus":
+        return str(Path(index_dir) / MILVUS_LITE_DB)
+    if vector_store.startswith("milvus:") and vector_store[len("milvus:"):].strip():
+        return vector_store[len("milvus:"):].strip()
+    raise ConfigError(f"setting vector_store has a bad value {vector_store!r} (known: \"faiss\", \"milvus\", "
+                      "\"milvus:<uri>\")")
+
+
+class IndexStore:
+    """Reads and writes versions of the index under one folder, with dense
+    search in FAISS or in Milvus (`vector_store`, as Settings.vector_store).
+
+    With Milvus each version's vectors live in a collection named by the
+    version (rag_v_...). The name ties the collection to exactly one manifest
+    and chunk list, so a reader never searches vectors of another build by
+    the wrong chunk positions; a missing or incomplete collection (a new
+    cluster, a crash mid-insert) is rebuilt from the version's vectors.npy.
+    """
+
+    def __init__(self, folder: Path, vector_store: str = "faiss") -> None:
         self.folder = Path(folder)
+        self.milvus_uri = milvus_uri(vector_store, self.folder)
+        self._milvus: MilvusDatabase | None = None  # connected at first use
         # The file lock is held per process; within one, a thread that holds
         # it (a build, then its save) may take it again.
         self._held = threading.RLock()
@@ -176,6 +272,13 @@ class IndexStore:
 
     def exists(self) -> bool:
         return (self.folder / _CURRENT).is_file()
+
+    def _database(self) -> MilvusDatabase:
+        if self._milvus is None:
+            from .milvus_store import MilvusDatabase  # pymilvus only when Milvus is chosen
+
+            self._milvus = MilvusDatabase(self.milvus_uri)
+        return self._milvus
 
     def _unwritable(self, exc: Exception) -> IndexWriteError:
         reason = getattr(exc, "strerror", None) or str(exc)[:120] or type(exc).__name__
@@ -230,9 +333,7 @@ class IndexStore:
                     record["sentences"] = tuple(tuple(s) for s in record["sentences"])
                     chunks.append(Chunk(**record))
             vectors = np.load(folder / "vectors.npy", allow_pickle=False)
-            faiss_index = faiss.read_index(str(folder / "faiss.index"))
-            if faiss_index is None:
-                raise ValueError("the FAISS file holds no index")
+            store = _read_faiss(folder, manifest) if self.milvus_uri is None else None
             documents = {d: DocumentInfo(**info) for d, info in manifest["documents"].items()}
         except IndexLoadError:
             raise
@@ -241,9 +342,28 @@ class IndexStore:
             # (numpy an empty file as EOFError).
             raise IndexLoadError(f"{damaged} ({type(exc).__name__}: {str(exc)[:120]}) — {fix}") from None
         n = len(chunks)
-        if vectors.shape != (n, manifest.get("dimension")) or faiss_index.ntotal != n or manifest.get("n_chunks") != n:
+        if vectors.shape != (n, manifest.get("dimension")) or manifest.get("n_chunks") != n \
+                or (store is not None and store.count() != n):
             raise IndexLoadError(f"{damaged} (its files disagree on the number of chunks) — {fix}")
-        return ChunkIndex(chunks, vectors, documents, manifest, faiss_index)
+        if self.milvus_uri is not None:
+            store = self._open_collection(version, vectors, manifest)
+        return ChunkIndex(chunks, vectors, documents, manifest, store)
+
+    def _open_collection(self, version: str, vectors: np.ndarray, manifest: dict) -> VectorStore:
+        """The version's Milvus collection, made from its vectors when it is
+        missing or incomplete (under the lock, so two readers make it once)."""
+        from .milvus_store import collection_name
+
+        database, name = self._database(), collection_name(version)
+        store = database.open(name, len(vectors))
+        if store is None:
+            with self.lock():
+                store = database.open(name, len(vectors))
+                if store is None:
+                    log.warning("the Milvus collection %s is missing or incomplete — loading its %d vectors "
+                                "from %s", name, len(vectors), self.folder / version)
+                    store = database.create(name, vectors, manifest["index_type"])
+        return store
 
     def save(self, index: ChunkIndex) -> None:
         """Write `index` as a new version and switch to it atomically; IndexWriteError
@@ -257,31 +377,73 @@ class IndexStore:
     def _write(self, index: ChunkIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        # Which version was live (its Milvus collection is kept); a damaged
+        # CURRENT, which a rebuild replaces, names none.
+        previous = (self.folder / _CURRENT).read_text(encoding="utf-8", errors="replace").strip() \
+            if self.exists() else None
+        manifest = index.manifest if self.milvus_uri is None else dict(index.manifest, vector_store="milvus")
+        files = _FILES if self.milvus_uri is None else _FILES[:-1]
+        if self.milvus_uri is not None:
+            from .milvus_store import collection_name
+        collection: VectorStore | None = None
+        live = False
         tmp = self.folder / f".tmp-{version}"
         tmp.mkdir()
         try:
-            (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=1, ensure_ascii=False),
-                                               encoding="utf-8")
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
             with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
                 for chunk in index.chunks:
                     fh.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", index.vectors, allow_pickle=False)
-            faiss.write_index(index.faiss_index, str(tmp / "faiss.index"))
-            for name in _FILES:
+            if self.milvus_uri is None:
+                faiss.write_index(index.faiss_index, str(tmp / "faiss.index"))
+            else:
+                # Filled before CURRENT names the version, so a live Milvus
+                # version always has its collection.
+                collection = self._database().create(collection_name(version), index.vectors,
+                                                     index.manifest["index_type"])
+            for name in files:
                 _fsync(tmp / name)
             os.rename(tmp, self.folder / version)
             pointer = self.folder / f".{_CURRENT}.tmp"
             pointer.write_text(version + "\n", encoding="utf-8")
             _fsync(pointer)
             os.replace(pointer, self.folder / _CURRENT)  # the moment the new version goes live
+            live = True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if self.milvus_uri is not None and not live:
+                # A half-made collection goes; best effort, so that the
+                # error raised is the one that stopped the save.
+                with contextlib.suppress(RagError):
+                    self._database().drop(collection_name(version))
+        if collection is not None:
+            # From now on `index` searches its collection, as a load of it would.
+            index.store, index.manifest = collection, manifest
+            # The version live until now keeps its collection: another process
+            # may still be answering from it (it loads the new one next time).
+            # Older ones go; one left by a failure here goes at the next save.
+            try:
+                self._database().drop_all_but({collection_name(v) for v in (version, previous) if v})
+            except RagError as exc:
+                log.warning("older Milvus collections stay for now: %s", exc)
         self._remove_old_versions(keep=version)
 
     def _remove_old_versions(self, keep: str) -> None:
         for path in self.folder.iterdir():
             if path.is_dir() and path.name != keep and (path.name.startswith("v-") or path.name.startswith(".tmp-")):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_faiss(folder: Path, manifest: dict) -> FaissStore | None:
+    """The version's saved FAISS index; None for a version saved to Milvus,
+    whose ChunkIndex makes one from its vectors at the first search."""
+    if manifest.get("vector_store") == "milvus" and not (folder / "faiss.index").exists():
+        return None
+    faiss_index = faiss.read_index(str(folder / "faiss.index"))
+    if faiss_index is None:
+        raise ValueError("the FAISS file holds no index")
+    return FaissStore(faiss_index)
 
 
 def _fsync(path: Path) -> None:

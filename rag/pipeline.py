@@ -18,15 +18,16 @@ import uuid
 from pathlib import Path
 from collections.abc import Iterator
 
-from . import config, models
+from . import config
 from .cite import check_answer
-from .embed import Embedder, TextEmbedder
+from .crosslingual import CrossLingualVectors
+from .embed import Embedder, MultilingualEmbedder, TextEmbedder
 from .errors import BadInput
 from .evidence import evidence_texts
-from .generate import DraftGenerator, Generator
+from .generate import DraftGenerator, check_model_name, make_generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
-from .prompts import REFUSAL_TEXT, answer_messages
+from .prompts import answer_messages, refusal_text
 from .question import Question, read_question
 from .retrieve import Retriever
 from .types import Answer, Article, Passage
@@ -45,16 +46,18 @@ class Assistant:
 
     def __init__(self, settings: config.Settings | None = None, *, model: str | None = None, k: int | None = None,
                  embedder: TextEmbedder | None = None, generator: DraftGenerator | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, multilingual: MultilingualEmbedder | None = None) -> None:
         settings = settings or config.load()
         overrides = {name: value for name, value in (("model", model), ("top_k", k)) if value is not None}
         self.settings = dataclasses.replace(settings, **overrides) if overrides else settings
         if generator is None:
-            models.get_spec(self.settings.model)  # fail on an unknown name now, not at the first question
+            check_model_name(self.settings.model)  # fail on an unknown name or bad URL now, not at the first question
         self.progress = progress
         self._embedder = embedder or Embedder()
+        # Questions in another script than Latin (Korean, say); loads only when one comes.
+        self._multilingual = multilingual or MultilingualEmbedder()
         self._generator = generator
-        self._store = IndexStore(self.settings.index_dir)
+        self._store = IndexStore(self.settings.index_dir, self.settings.vector_store)
         self._retriever: Retriever | None = None
         self._index_lock = threading.Lock()
 
@@ -63,9 +66,7 @@ class Assistant:
     @property
     def generator(self) -> DraftGenerator:
         if self._generator is None:
-            s = self.settings
-            self._generator = Generator(s.model, s.cache_dir, threads=s.threads, max_new_tokens=s.max_new_tokens,
-                                        prompt_lookup_tokens=s.prompt_lookup_tokens, progress=self.progress)
+            self._generator = make_generator(self.settings, progress=self.progress)  # in-process or openai:URL
         return self._generator
 
     def index(self, rebuild: bool = False) -> str:
@@ -85,7 +86,7 @@ class Assistant:
                 reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars,
                                         kept)
                 if not reasons:
-                    self._retriever = Retriever(previous, self._embedder, s.candidates_k, s.rrf_k, texts)
+                    self._retriever = self._new_retriever(previous, texts)
                     return f"index is up to date: {len(articles) + len(kept)} articles, {len(previous.chunks)} chunks" \
                         + _kept_note(kept)
                 message = f"index is stale ({'; '.join(reasons)}) — updating it"
@@ -99,10 +100,15 @@ class Assistant:
             self._store.save(built)
             # Swapping the reference is atomic: an answer in progress keeps the
             # retriever it started with.
-            self._retriever = Retriever(built, self._embedder, s.candidates_k, s.rrf_k, texts)
+            self._retriever = self._new_retriever(built, texts)
             skipped = f"; skipped {len(problems)} bad file(s)" if problems else ""
             return f"indexed {len(articles) + len(kept)} articles as {len(built.chunks)} chunks{skipped}" \
                 + _kept_note(kept)
+
+    def _new_retriever(self, index: ChunkIndex, texts: dict[str, str]) -> Retriever:
+        s = self.settings
+        crosslingual = CrossLingualVectors(self._multilingual, index.chunks, s.cache_dir.parent)
+        return Retriever(index, self._embedder, s.candidates_k, s.rrf_k, texts, crosslingual)
 
     def _ready_retriever(self) -> Retriever:
         if self._retriever is None:
@@ -176,21 +182,27 @@ class Assistant:
         if not passages:
             return "the index has no passages"
         best = max(p.dense_score for p in passages)
-        if best < s.min_dense_score:
+        crosslingual = bool(question.language and retriever.crosslingual is not None)
+        if best < (s.crosslingual_min_dense_score if crosslingual else s.min_dense_score):
             return f"no passage is close to the question (best similarity {best:.2f})"
         coverage = retriever.coverage(question, passages)
-        if coverage < s.min_question_coverage and best < s.confident_dense_score:
+        # The multilingual model's cosine tells no paraphrase from a near miss
+        # (see crosslingual_min_dense_score), so only the terms common to both
+        # languages (figures, Latin names, countries) can pass it.
+        confident = not crosslingual and best >= s.confident_dense_score
+        if coverage < s.min_question_coverage and not confident:
             return f"the passages lack most of the question's terms (coverage {coverage:.2f})"
         return ""
 
     def stream(self, question: str, stop: threading.Event | None = None,
-               passages: list[Passage] | None = None) -> Iterator[str | Answer]:
+               passages: list[Passage] | None = None, language: str | None = None) -> Iterator[str | Answer]:
         """Yield the draft as it is written (str pieces), then the checked Answer.
 
         The final Answer may differ from the draft: unsupported sentences and
         citations are removed and markers renumbered. `passages` from an
         earlier `retrieve(question)` are used as they are, so a caller can
-        show the sources before the answer is written.
+        show the sources before the answer is written. `language` overrides
+        the `answer_language` setting ("" means the question's language).
         """
         question = self._check_question(question)
         retriever = self._ready_retriever()
@@ -203,12 +215,13 @@ class Assistant:
         if off_topic:
             timings["generate"] = 0.0
             timings["total"] = time.perf_counter() - started
-            yield Answer(question=question, text=REFUSAL_TEXT, refused=True, passages=tuple(passages),
-                         timings=timings, model=self.settings.model, notes=(off_topic,))
+            yield Answer(question=question, text=refusal_text(self._language(asked, language)), refused=True,
+                         passages=tuple(passages), timings=timings, model=self.settings.model, notes=(off_topic,))
             return
         texts = evidence_texts(asked, passages, retriever.term_weight, self.settings.evidence_chars)
         evidence = [(p.title, text) for p, text in zip(passages, texts)]
-        messages = answer_messages(question, evidence)
+        language = self._language(asked, language)
+        messages = answer_messages(question, evidence, language)
         pieces: list[str] = []
         generate_started = time.perf_counter()
         for piece in self.generator.stream(messages, stop=stop):
@@ -224,10 +237,16 @@ class Assistant:
             # was finished.
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
-        answer = check_answer(asked, draft, passages, retriever.article_terms, retriever.common_terms)
+        answer = check_answer(asked, draft, passages, retriever.article_terms, retriever.common_terms, language)
         timings["total"] = time.perf_counter() - started
         yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
                                   notes=answer.notes + (("stopped by the user",) if stopped else ()))
+
+    def _language(self, asked: Question, language: str | None) -> str:
+        """The answer's language: `language`, else the setting, else the
+        question's; "" for English."""
+        language = (self.settings.answer_language if language is None else language) or asked.language
+        return "" if language.casefold() == "english" else language
 
     def ask(self, question: str) -> Answer:
         """Answer `question` from the articles; see `stream` for the pieces."""

@@ -27,12 +27,38 @@ ANSWER_SYSTEM = (
 # model (pipeline), and cite.py after it, which refuses a draft whose
 # sentences the passages do not back.
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
+# A question in another language (question.Question.language) is answered in
+# it, with names as the passages spell them: the citation checks find them in
+# the English quote that way, and the reader finds them in the article.
+ANSWER_LANGUAGE = " Write the answer in {language}, but write names as the passages spell them."
 
 # One passage line in the prompt: its number, article title and text.
 PASSAGE_LINE = "[{number}] ({title}) {text}"
 
-# What a refusal tells the user.
+# What a refusal tells the user, and what it adds when the question asks for
+# years no passage names (see cite._years_covered): in English, or in the
+# language the answer is written in where these have it.
 REFUSAL_TEXT = "The articles don't cover this question."
+_REFUSALS = {
+    "": (REFUSAL_TEXT, " The passages found are about {found}, not {asked}.", " and ", " or "),
+    "Korean": ("기사에는 이 질문에 대한 내용이 없습니다.", " 찾은 구절은 {found}에 관한 것이며 {asked}에 관한 것은 없습니다.",
+               "년과 ", "년이나 "),
+}
+
+
+def refusal_text(language: str = "", found_years: list[str] | None = None, asked_years: list[str] | None = None) -> str:
+    """The refusal in `language` ("" for English, which also stands in for a
+    language without its own text), saying which years the passages are
+    about when `found_years` and `asked_years` are given.
+
+    >>> refusal_text("", ["2020", "2023"], ["2021"])
+    "The articles don't cover this question. The passages found are about 2020 and 2023, not 2021."
+    """
+    text, years, and_, or_ = _REFUSALS.get(language, _REFUSALS[""])
+    if not (found_years and asked_years):
+        return text
+    unit = "년" if language == "Korean" else ""
+    return text + years.format(found=and_.join(found_years) + unit, asked=or_.join(asked_years) + unit)
 
 # Ways a model says the passages hold no answer. Matched case-insensitively
 # against the whole draft; a draft that says so is a refusal even if it also
@@ -54,9 +80,11 @@ def format_passages(passages: list[tuple[str, str]]) -> str:
                      for i, (title, text) in enumerate(passages, start=1) if text.strip())
 
 
-def answer_messages(question: str, passages: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Chat messages asking for a cited answer to `question` from `passages`."""
+def answer_messages(question: str, passages: list[tuple[str, str]], language: str = "") -> list[dict[str, str]]:
+    """Chat messages asking for a cited answer to `question` from `passages`,
+    written in `language` when it is not "" (English)."""
+    system = ANSWER_SYSTEM + (ANSWER_LANGUAGE.format(language=language) if language else "")
     return [
-        {"role": "system", "content": ANSWER_SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},
     ]

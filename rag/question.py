@@ -12,12 +12,13 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .text import numbers, terms
+from .text import numbers, script_language, terms
 
 # A year as a time a question asks about ("in 2021", "by 2027"), not one
 # inside a name ("AI Index 2024", "the 2022 World Cup").
-_ASKED_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b",
-                         re.IGNORECASE)
+_ASKED_YEAR = re.compile(r"\b(?:in|by|since|from|for|of|until|during|between|before|after|and)\s+((?:19|20)\d\d)\b"
+                         # Korean, Japanese and Chinese mark a year as a time with 년/年 ("2023년").
+                         r"|(?<!\d)((?:19|20)\d\d)\s?[년年]", re.IGNORECASE)
 # "How do the articles rank ...", "given in more than one article": the
 # answer is spread over articles.
 _ABOUT_THE_ARTICLES = re.compile(r"\barticles\b|\b(?:more than one|each|every|another) article\b", re.IGNORECASE)
@@ -47,6 +48,7 @@ class Question:
     offers_choice: bool  # "gaining or losing?", "Did ...?"
     asks_which_country: bool
     asks_where: bool
+    language: str = ""  # "" for English; else the language its script shows ("Korean"), see text.script_language
 
     @functools.cached_property
     def term_set(self) -> frozenset[str]:
@@ -61,7 +63,7 @@ class Question:
 def years_as_times(text: str) -> frozenset[str]:
     """Years `text` gives as a time ("in 2021", "by 2027"), not as part of a
     name ("AI Index 2024"): what a question asks about, or what a claim dates."""
-    return frozenset(_ASKED_YEAR.findall(text))
+    return frozenset(a or b for a, b in _ASKED_YEAR.findall(text))
 
 
 def read_question(text: str) -> Question:
@@ -81,6 +83,7 @@ def read_question(text: str) -> Question:
         offers_choice=bool(_OFFERS_CHOICE.search(text)),
         asks_which_country=bool(_ASKS_WHICH_COUNTRY.search(text)),
         asks_where=bool(_ASKS_WHERE.search(text)),
+        language=script_language(text),
     )
 
 

@@ -16,10 +16,11 @@ import bm25s
 import faiss
 import numpy as np
 
+from .crosslingual import CrossLingualVectors
 from .embed import TextEmbedder
 from .index import ChunkIndex
 from .question import Question, as_question
-from .text import points_back, terms
+from .text import main_scripts, points_back, script_of, terms
 from .types import Chunk, Passage
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,12 @@ class Retriever:
     """
 
     def __init__(self, index: ChunkIndex, embedder: TextEmbedder, candidates_k: int = 20, rrf_k: int = 60,
-                 article_texts: Mapping[str, str] | None = None) -> None:
+                 article_texts: Mapping[str, str] | None = None,
+                 crosslingual: CrossLingualVectors | None = None) -> None:
         self.index = index
+        # Dense search for a question in another script (Korean, say); without
+        # it such a question is searched like an English one.
+        self.crosslingual = crosslingual
         # The indexed articles' texts (doc id -> text), to join a chunk and
         # its continuation into one passage; without them none is joined.
         self.article_texts = dict(article_texts or {})
@@ -78,6 +83,7 @@ class Retriever:
             self._bm25.index(chunk_terms, show_progress=False)
         self._chunk_terms = [frozenset(ts) for ts in chunk_terms]
         self._document_frequency = Counter(t for ts in self._chunk_terms for t in ts)
+        self._scripts = main_scripts(self._document_frequency.keys())  # what the articles are written in
         # Terms in at least half the chunks ("AI", "talent" here): the
         # corpus's subject, which pins no claim to a passage (see cite.py).
         self.common_terms = frozenset(t for t, n in self._document_frequency.items()
@@ -104,6 +110,11 @@ class Retriever:
         wanted = as_question(question).term_set
         if not wanted:
             return 0.0
+        # Only terms the articles could hold count: a Korean question's Korean
+        # words are in no English article, which says nothing of its subject.
+        wanted = {t for t in wanted if script_of(t) in self._scripts}
+        if not wanted:
+            return 1.0  # nothing to compare; the dense score decides
         found = set().union(*(terms(p.chunk.text) for p in passages)) if passages else set()
         total = sum(self.term_weight(t) for t in wanted)
         return sum(self.term_weight(t) for t in wanted & found) / total
@@ -166,12 +177,18 @@ class Retriever:
         chunks = self.index.chunks
         if not chunks:
             return []
-        query = self.embedder.encode([question.text])[0]
-        # One thread: a single query on a small index ran 40x slower with a
-        # two-thread OpenMP pool on 2 cores. Set per search, because the count
-        # is per calling thread and shared with torch, which sets its own.
-        faiss.omp_set_num_threads(1)
-        dense = self.index.search(query, self.candidates_k)
+        if question.language and self.crosslingual is not None:
+            similarities = self.crosslingual.similarities(question.text)
+            dense = [(int(i), float(similarities[i]))
+                     for i in np.argsort(-similarities, kind="stable")[:self.candidates_k]]
+        else:
+            query = self.embedder.encode([question.text])[0]
+            # One thread: a single query on a small index ran 40x slower with a
+            # two-thread OpenMP pool on 2 cores. Set per search, because the count
+            # is per calling thread and shared with torch, which sets its own.
+            faiss.omp_set_num_threads(1)
+            dense = self.index.search(query, self.candidates_k)
+            similarities = None
         lexical_scores = self._lexical_scores(question)
 
         rankings = ([i for i, _ in dense], self._top(lexical_scores, self.candidates_k))
@@ -187,7 +204,8 @@ class Retriever:
         groups = self._with_continuations(question, best)
         # Cosine for every chosen chunk, including those only BM25 found; a
         # joined pair scores as its first chunk, which is the one found.
-        cosine = self.index.vectors[[g[0] for g in groups]] @ query
+        firsts = [g[0] for g in groups]
+        cosine = similarities[firsts] if similarities is not None else self.index.vectors[firsts] @ query
         return [
             Passage(chunk=self._joined(group), title=self.index.documents[chunks[group[0]].doc_id].title,
                     score=fused.get(group[0], 0.0), rank=rank, dense_score=float(cosine[rank - 1]),

@@ -1,14 +1,22 @@
-"""How the project reads English text: sentence boundaries and terms.
+"""How the project reads text: sentence boundaries, terms and figures.
 
 Chunking, BM25 and citation checking must agree on what a sentence and a term
 are, so both live here. Sentences come back as character offsets into the
 original text, never as copies that could drift from it. Terms are lowercase,
 stemmed words and canonical numbers ("0.30", "-0.3" and "0.3" are one term).
+The articles are read as English; a question or answer in another script
+(Korean, say) is read into the same terms where a term can be common to both
+languages: figures in digits, names in Latin letters, country names (from
+ISO 3166's translations), so "2023년 일본의 1만 명당" and "Japan, per 10,000,
+in 2023" share "japan", "10000" and "2023".
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
+from collections.abc import Set as AbstractSet
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -68,8 +76,12 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
 # --- terms -----------------------------------------------------------------
 
 # Numbers: optional sign, digits with thousands commas, decimals, and an
-# ordinal suffix ("3rd"). Words: letters with inner apostrophes.
-_TOKEN = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[^\W\d_]+(?:['’][^\W\d_]+)*")
+# ordinal suffix ("3rd"). Words: Latin letters with inner apostrophes, or a
+# run of another script's letters, so "Jung-woo를" splits where its script
+# changes and "woo" stays comparable with the English article.
+_LATIN = "A-Za-z\u00c0-\u024f"
+_TOKEN = re.compile(rf"[+-]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[{_LATIN}]+(?:['’][{_LATIN}]+)*"
+                    rf"|(?:(?![{_LATIN}])[^\W\d_])+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
 _NUMBER_WORDS = {
@@ -156,7 +168,7 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     ['100000', 'peopl']
     """
     out: list[str] = []
-    for token in _TOKEN.findall(_same_names(text)):
+    for token in _TOKEN.findall(_same_names(_plain_figures(text))):
         if token[0].isdigit() or token[0] in "+-":
             number = canonical_number(token)
             if number is not None:
@@ -164,12 +176,139 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
             continue
         if not keep_stopwords and token.lower() in STOPWORDS:
             continue
+        if not is_latin(token):
+            country = foreign_country(token) if not token.isascii() else None
+            out.append(country or token.lower())
+            continue
         out.extend(_word_terms(token))
     return out
 
 
-_FIGURE = re.compile(r"(?<![\w.])([+-]?)(\d[\d,]*(?:\.\d+)?)(st|nd|rd|th)?(\s*(?:%|percent\b|per cent\b))?",
-                     re.IGNORECASE)
+def is_latin(term: str) -> bool:
+    """Whether `term` is written in Latin letters or digits: a term an English
+    article can share."""
+    return not any(ch.isalpha() and not ("a" <= ch.lower() <= "z" or "\u00c0" <= ch <= "\u024f") for ch in term)
+
+
+def script_of(term: str) -> str:
+    """"LATIN" for a term in Latin letters or digits, else the Unicode script
+    name of its first letter ("HANGUL")."""
+    if is_latin(term):
+        return "LATIN"
+    return next(unicodedata.name(ch, "?").split()[0] for ch in term if ch.isalpha())
+
+
+def main_scripts(all_terms: AbstractSet[str], share: float = 0.05) -> set[str]:
+    """The scripts (see `script_of`) of at least `share` of `all_terms`, and
+    Latin: a few words of a web page's furniture in another script ("기사
+    닫기") do not make an article Korean."""
+    counts = Counter(script_of(t) for t in all_terms)
+    return {sc for sc, n in counts.items() if n >= share * len(all_terms)} | {"LATIN"}
+
+
+# Scripts whose text the project can read as a question in another language,
+# by the first word of their letters' Unicode names, with the language's name
+# (for the prompt) and its ISO 3166 translation catalogue (for country names).
+_SCRIPTS = {
+    "HANGUL": ("Korean", "ko"), "HIRAGANA": ("Japanese", "ja"), "KATAKANA": ("Japanese", "ja"),
+    "CJK": ("Chinese", "zh_CN"), "CYRILLIC": ("Russian", "ru"), "GREEK": ("Greek", "el"),
+    "ARABIC": ("Arabic", "ar"), "HEBREW": ("Hebrew", "he"), "DEVANAGARI": ("Hindi", "hi"), "THAI": ("Thai", "th"),
+}
+
+
+def script_language(text: str) -> str:
+    """The language of `text` when most of its letters are of a script other
+    than Latin ("Korean"), else "" (read as English). Kana decides Japanese
+    over Chinese, since Japanese is written with both.
+
+    >>> script_language("2023년 일본의 AI 인재 순유입은?"), script_language("Japan's AI talent?")
+    ('Korean', '')
+    """
+    scripts = Counter()
+    for ch in text:
+        if ch.isalpha():
+            scripts["LATIN" if is_latin(ch) else unicodedata.name(ch, "?").split()[0]] += 1
+    if not scripts:
+        return ""
+    if scripts["HIRAGANA"] + scripts["KATAKANA"]:
+        scripts["HIRAGANA"] += scripts.pop("CJK", 0) + scripts.pop("KATAKANA", 0)
+    script, count = scripts.most_common(1)[0]
+    if script == "LATIN" or count * 2 < sum(scripts.values()):
+        return ""
+    return _SCRIPTS.get(script, ("", ""))[0]
+
+
+@lru_cache(maxsize=1)
+def _foreign_country_names() -> dict[str, str]:
+    """Country names in the scripts of `_SCRIPTS`, from ISO 3166's translations
+    (`pycountry`'s catalogues), each to its English country term: "일본" ->
+    "japan". Korean's everyday name for Korea is added: the catalogue gives
+    only the formal one."""
+    import gettext
+
+    import pycountry
+
+    found: dict[str, str] = {"한국": "korea", "남한": "korea", "북한": "korea"}
+    for _, locale in _SCRIPTS.values():
+        try:
+            catalogue = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[locale])
+        except OSError:
+            continue
+        for country in pycountry.countries:
+            english = getattr(country, "common_name", None) or country.name.split(",")[0]
+            term = _country_term(english)
+            for name in {catalogue.gettext(country.name), catalogue.gettext(english)}:
+                if term and name and not is_latin(name) and " " not in name:
+                    found[name.lower()] = term
+    return found
+
+
+def foreign_country_length(token: str) -> int:
+    """How many characters of a word in another script are a country's name
+    ("일본의" -> 2), 0 when it starts with none; the longest name wins, so
+    "인도네시아" is Indonesia, not India ("인도")."""
+    token = token.lower()
+    names = _foreign_country_names()
+    return next((end for end in range(len(token), 1, -1) if token[:end] in names), 0)
+
+
+def foreign_country(token: str) -> str | None:
+    """The country term of a word in another script that starts with a
+    country's name ("일본의" -> "japan"), else None."""
+    length = foreign_country_length(token)
+    return _foreign_country_names()[token[:length].lower()] if length else None
+
+
+# Figures written with East Asian myriad units: "1만" is 10,000, "72억 6천만"
+# is 7,260,000,000. They are rewritten in digits before reading, so they
+# compare with an English article's "10,000".
+_MYRIAD_UNITS = {"천": 10**3, "千": 10**3, "만": 10**4, "万": 10**4, "萬": 10**4, "억": 10**8, "亿": 10**8,
+                 "億": 10**8, "조": 10**12, "兆": 10**12}
+_MYRIAD = re.compile(r"(?:\d[\d,]*(?:\.\d+)?\s?[천千만万萬억亿億조兆]+\s?)+")
+_MYRIAD_PART = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?([천千만万萬억亿億조兆]+)")
+
+
+def _plain_figures(text: str) -> str:
+    """`text` with myriad-unit figures in plain digits ("1만 명" -> "10000 명")."""
+    if not any(unit in text for unit in _MYRIAD_UNITS):
+        return text
+
+    def plain(match: re.Match) -> str:
+        total = Decimal(0)
+        for digits, units in _MYRIAD_PART.findall(match.group()):
+            value = Decimal(digits.replace(",", ""))
+            for unit in units:  # "7천만" is 7 x 1,000 x 10,000
+                value *= _MYRIAD_UNITS[unit]
+            total += value
+        trailing = " " if match.group().endswith(" ") else ""
+        return format(total.normalize(), "f") + trailing
+
+    return _MYRIAD.sub(plain, text)
+
+
+_FIGURE = re.compile(r"(?<![\w.])([+-]?)(\d[\d,]*(?:\.\d+)?)(st|nd|rd|th)?(\s*(?:%|percent\b|per cent\b))?"
+                     r"(?:\s+(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 
 
 _ORDINAL_WORDS = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b", re.IGNORECASE)
@@ -192,7 +331,7 @@ def numbers(text: str, spelled_ordinals: bool = False) -> set[str]:
         for word in _ORDINAL_WORDS.findall(text):
             n = int(_NUMBER_WORDS[word.lower()])
             found.add(f"{n}{({1: 'st', 2: 'nd', 3: 'rd'}).get(n, 'th')}")
-    for sign, digits, ordinal, percent in _FIGURE.findall(text):
+    for sign, digits, ordinal, percent, scale in _FIGURE.findall(_plain_figures(text)):
         number = canonical_number(digits)
         if number is None:
             continue
@@ -200,6 +339,10 @@ def numbers(text: str, spelled_ordinals: bool = False) -> set[str]:
             number += ordinal.lower()
         elif percent:
             number += "%"
+        elif scale:
+            # "$7.26 billion" is also 7,260,000,000: what "72억 6천만 달러" says.
+            whole = format((Decimal(number) * _SCALES[scale.lower()]).normalize(), "f")
+            found.add("-" + whole if sign == "-" else whole)
         found.add("-" + number if sign == "-" and number != "0" else number)
     return found
 
@@ -237,12 +380,20 @@ def _country_terms() -> frozenset[str]:
 
     found = set()
     for country in pycountry.countries:
-        name = getattr(country, "common_name", None) or country.name.split(",")[0]
-        words = re.findall(r"[^\W\d_]+", name)
-        if len(words) == 1 or not {w.lower() for w in words} & _GENERIC_NAME_WORDS:
-            found.add(_word_terms(words[-1])[0])
+        term = _country_term(getattr(country, "common_name", None) or country.name.split(",")[0])
+        if term:
+            found.add(term)
     blocs = "Europe EU America USA Britain UK Russia Turkey"
     return frozenset(found | {t for name in blocs.split() for t in _word_terms(name)})
+
+
+def _country_term(name: str) -> str | None:
+    """The term that stands for the country `name` (its English name), or None
+    when its words are common ones; see `_country_terms`."""
+    words = re.findall(r"[^\W\d_]+", _same_names(name))
+    if words and (len(words) == 1 or not {w.lower() for w in words} & _GENERIC_NAME_WORDS):
+        return _word_terms(words[-1])[0]
+    return None
 
 
 # Words of country names that say what kind of place it is, not which one.

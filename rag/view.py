@@ -43,6 +43,7 @@ class Turn:
     error: str = ""  # one sentence, shown instead of an answer
     status: str = ""  # what is happening while there is no answer yet
     stopped: bool = False
+    language: str = ""  # the answer's language; "" for the question's
 
     @property
     def done(self) -> bool:

@@ -1,6 +1,7 @@
 """The eval suite on the real pipeline: CI fails when a figure on a test
 split falls below its bound in eval/thresholds.toml — the seed articles' own
-items, and a second corpus of other news the checks were never tuned on."""
+items (asked in English and in Korean), and a second corpus of other news the
+checks were never tuned on."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from rag.evaluate import below_thresholds, default_eval_dir, evaluate, item_file
 NEWS_SNIPPETS = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "news-snippets"
 
 
-def _run(name: str, item_paths: list[Path], tmp_path: Path, capsys, corpus: Path | None = None) -> None:
+def _run(name: str, item_paths: list[Path], tmp_path: Path, capsys, corpus: Path | None = None,
+         language: str | None = None) -> None:
     eval_dir = default_eval_dir()
     settings = config.load()
-    figures, results, report = evaluate(settings, "test", item_paths, tmp_path, corpus=corpus)
+    figures, results, report = evaluate(settings, "test", item_paths, tmp_path, corpus=corpus, language=language)
     with capsys.disabled():  # the figures belong in CI's log
         print(f"\neval on the {name} test split ({len(results)} items, {settings.model}); report {report}")
         for figure, value in figures.items():
@@ -34,6 +36,14 @@ def _run(name: str, item_paths: list[Path], tmp_path: Path, capsys, corpus: Path
 @pytest.mark.slow
 def test_seed_test_split_meets_thresholds(tmp_path, capsys):
     _run("seeds", item_files(default_eval_dir()), tmp_path, capsys)
+
+
+@pytest.mark.eval
+@pytest.mark.slow
+def test_seed_test_split_in_korean_meets_thresholds(tmp_path, capsys):
+    """The same items asked in Korean (eval/items/ko/), answered in Korean
+    and cited to the English sentences."""
+    _run("seeds-ko", item_files(default_eval_dir()), tmp_path, capsys, language="ko")
 
 
 @pytest.mark.eval

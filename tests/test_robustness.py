@@ -23,10 +23,11 @@ from rag import Answer, Assistant, config
 from rag.cli import run
 from rag.errors import BadInput, IndexLoadError, RagError
 from rag.index import IndexStore
-from rag.prompts import ANSWER_SYSTEM, REFUSAL_TEXT
+from rag.prompts import ANSWER_SYSTEM, REFUSAL_TEXT, refusal_text
 from rag.view import ArticleShelf, Turn, render_articles, render_chat
 
 from .conftest import FakeGenerator, HashEmbedder
+from .test_language import FakeMultilingual
 
 JAPAN = "What was Japan's net AI talent inflow per 10,000 people in 2023?"
 JAPAN_DOC = "004_8845b63d3c664428"
@@ -84,7 +85,8 @@ def home(project, monkeypatch):
 
     monkeypatch.setenv("RAG_HOME", str(project))
     monkeypatch.setattr(rag.pipeline, "Embedder", HashEmbedder)
-    monkeypatch.setattr(rag.pipeline, "Generator", lambda *args, **kwargs: FakeGenerator(DRAFT))
+    monkeypatch.setattr(rag.pipeline, "MultilingualEmbedder", FakeMultilingual)
+    monkeypatch.setattr(rag.pipeline, "make_generator", lambda *args, **kwargs: FakeGenerator(DRAFT))
     return project
 
 
@@ -151,11 +153,19 @@ def test_marks_and_emoji_around_a_question_change_nothing(gated, question):
     assert answer.citations[0].doc_id == JAPAN_DOC
 
 
-def test_a_korean_question_about_english_articles_is_refused_before_the_model(gated):
-    assistant = _assistant(gated)
+def test_a_korean_question_about_english_articles_reaches_the_model_and_is_answered_in_korean(gated, tmp_path):
+    # Refused before the model until questions in other languages were read
+    # (tests/test_language.py): its figures, year and country are terms the
+    # English articles share, and the multilingual model searches them.
+    from .test_language import FakeMultilingual
+
+    # The fake multilingual model's cosines are not e5's: its floor is off.
+    gated = dataclasses.replace(gated, cache_dir=tmp_path / "cache" / "models", crosslingual_min_dense_score=0.0)
+    assistant = Assistant(gated, embedder=HashEmbedder(), generator=FakeGenerator(DRAFT),
+                          multilingual=FakeMultilingual())
     answer = assistant.ask("일본의 2023년 AI 인재 순유입은 얼마였나요?")
-    assert answer.refused and answer.text == REFUSAL_TEXT and assistant._generator.messages == []
-    assert answer.notes[0].startswith("the passages lack most of the question's terms")
+    assert "Korean" in assistant._generator.messages[0][0]["content"]
+    assert not answer.refused and answer.citations[0].doc_id == JAPAN_DOC
 
 
 @pytest.mark.parametrize("payload", [
@@ -244,9 +254,16 @@ def test_cli_bad_question_is_one_sentence_exit_2(home, indexed, capsys, monkeypa
     assert _cli(capsys, *argv) == (2, "", f"rag: {message}\n")
 
 
-def test_cli_korean_question_is_a_refusal_with_the_closest_passages(home, indexed, capsys):
+def test_cli_korean_question_is_answered_with_its_english_quote(home, indexed, capsys, monkeypatch):
+    monkeypatch.setenv("RAG_CROSSLINGUAL_MIN_DENSE_SCORE", "0")  # the fake model's cosines are not e5's
     code, out, err = _cli(capsys, "ask", "일본의 2023년 AI 인재 순유입은 얼마였나요?")
-    assert (code, err) == (0, "") and out.startswith(f"{REFUSAL_TEXT}\n\nClosest passages:\n  - ")
+    assert code == 0 and "+0.54" in out and "“" in out  # the cited sentence, quoted
+    assert err.startswith("\nfake-generator · retrieve")  # the timings line, nothing else
+
+
+def test_cli_korean_question_off_the_articles_is_refused_in_korean(home, indexed, capsys):
+    code, out, err = _cli(capsys, "ask", "해수면에서 물의 끓는점은 몇 도인가요?")
+    assert (code, err) == (0, "") and out.startswith(f"{refusal_text('Korean')}\n\nClosest passages:\n  - ")
 
 
 def test_cli_json_keeps_control_characters_and_marks_of_the_question(home, indexed, capsys):

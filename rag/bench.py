@@ -62,6 +62,7 @@ class BenchQuestion:
     id: str
     kind: str
     question: str
+    language: str = ""  # "" for the item's own (English) question
 
 
 @dataclass
@@ -83,6 +84,7 @@ class AnswerRun:
     total_s: float = 0.0
     answer: str = ""
     llama: dict[str, Any] = field(default_factory=dict)
+    language: str = ""
 
 
 # --- command line ---------------------------------------------------------------
@@ -105,6 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-lookup", type=int, help="draft tokens per step (default: the setting)")
     parser.add_argument("--no-prompt-cache", action="store_true",
                         help="prefill every prompt whole (to measure what reusing the prefix gains)")
+    parser.add_argument("--language", metavar="CODE",
+                        help="also ask each question in another language (from <items>/CODE/questions.jsonl, "
+                             "e.g. ko), right after its English form, and compare the two (skips llama.cpp)")
     parser.add_argument("--stores", type=int, metavar="N_CHUNKS",
                         help="instead: measure dense search in FAISS (flat, HNSW) and Milvus Lite, and BM25, on "
                              "N_CHUNKS synthetic chunks (build time, query p50/p95, memory; see docs/scale.md)")
@@ -122,9 +127,14 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
         from .storebench import main as bench_stores
 
         return bench_stores(args.stores, args.out, settings.flat_index_max_chunks)
-    questions = load_questions(args.items or config.default_root() / "eval" / "items")
+    items_dir = args.items or config.default_root() / "eval" / "items"
+    questions = load_questions(items_dir)
     if args.limit is not None:
         questions = questions[:max(args.limit, 0)]
+    if args.language:
+        # Each question right after its English form: machine noise falls on both alike.
+        translated = translate_questions(questions, items_dir / args.language, args.language)
+        questions = [q for pair in zip(questions, translated) for q in pair]
     report: dict[str, Any] = {"machine": machine_info(), "settings": _settings_dict(settings),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if not args.no_cold:
@@ -150,15 +160,18 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
                                "reuse_prompt_cache": inner.reuse_prompt_cache}
     report["peak_rss_mb"] = _peak_rss_mb()
     report["answers"] = [asdict(r) for r in runs]
-    if args.no_llama:
-        report["llama"] = {"skipped": "--no-llama"}
+    if args.no_llama or args.language:
+        report["llama"] = {"skipped": "--no-llama" if args.no_llama else "--language"}
     elif served:
         report["llama"] = {"skipped": "the drafts come from a server; run bench without --model openai:... "
                                       "to compare the two"}
     else:
         report["llama"] = compare_llama(settings, generator, questions, runs)
     report["answers"] = [asdict(r) for r in runs]
-    report["summary"] = summarize(runs)
+    report["summary"] = summarize([r for r in runs if not r.language])
+    if args.language:
+        report["summary_language"] = {"language": args.language,
+                                      **summarize([r for r in runs if r.language == args.language])}
     out = args.out or settings.index_dir.parent / "bench-results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -192,6 +205,23 @@ def load_questions(items_dir: Path, ids: tuple[str, ...] = BENCH_IDS) -> list[Be
         raise ConfigError(f"eval items in {items_dir} lack the benchmark's ids {', '.join(missing)} — "
                           f"update BENCH_IDS in rag/bench.py")
     return [found[i] for i in ids]
+
+
+def translate_questions(questions: list[BenchQuestion], folder: Path, language: str) -> list[BenchQuestion]:
+    """`questions` in another language, from `folder/questions.jsonl` (as
+    `rag eval --language` reads it); ConfigError names the ids it lacks."""
+    from .errors import ConfigError
+
+    path = folder / "questions.jsonl"
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the translated questions {path}: {exc}") from None
+    found = {row.get("id"): row.get("question") for row in rows}
+    missing = [q.id for q in questions if not found.get(q.id)]
+    if missing:
+        raise ConfigError(f"{path} has no translation of {', '.join(missing)}")
+    return [BenchQuestion(q.id, q.kind, found[q.id], language) for q in questions]
 
 
 # --- our pipeline ---------------------------------------------------------------
@@ -252,7 +282,7 @@ def run_pipeline(settings: config.Settings, questions: list[BenchQuestion], opti
         asked = generator.last_messages is not None
         run = AnswerRun(id=q.id, kind=q.kind, question=q.question, refused=answer.refused, asked_model=asked,
                         retrieval_ms=1000 * t.get("retrieve", 0.0), generate_s=t.get("generate", 0.0),
-                        total_s=t.get("total", 0.0), answer=answer.text)
+                        total_s=t.get("total", 0.0), answer=answer.text, language=q.language)
         if asked:
             run.first_token_s = t.get("first_token")
         # Token counts and decode speed are known only for the in-process generator.
@@ -400,7 +430,7 @@ def summarize(runs: list[AnswerRun]) -> dict[str, Any]:
     asked = [r for r in runs if r.asked_model]
     figures = {
         "retrieval_ms": [r.retrieval_ms for r in runs],
-        "prompt_tokens": [float(r.prompt_tokens) for r in asked],
+        "prompt_tokens": [float(r.prompt_tokens) for r in asked if r.prompt_tokens],  # none from a server
         "first_token_s": [r.first_token_s for r in asked if r.first_token_s is not None],
         "decode_tokens_per_s": [r.decode_tokens_per_s for r in asked if r.decode_tokens_per_s],
         "total_s": [r.total_s for r in runs],
@@ -452,13 +482,23 @@ def print_report(report: dict[str, Any]) -> None:
         first = f"{r['first_token_s']:.2f}" if r["first_token_s"] is not None else "-"
         rate = f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "-"
         text = ("(refused) " if r["refused"] else "") + " ".join(r["answer"].split())
-        print(f"{r['id']:<14}{r['kind']:<7}{r['retrieval_ms']:>8.1f}{r['prompt_tokens']:>7}{r['reused_tokens']:>7}"
-              f"{r['new_tokens']:>5}{first:>10}{rate:>7}{r['total_s']:>8.2f}{llama_s:>8}{ratio:>7}  {text[:60]}")
+        name = f"{r['id']}:{r['language']}" if r.get("language") else r["id"]
+        tokens = (r["prompt_tokens"], r["reused_tokens"], r["new_tokens"]) if r["prompt_tokens"] else ("-",) * 3
+        print(f"{name:<14}{r['kind']:<7}{r['retrieval_ms']:>8.1f}{tokens[0]:>7}{tokens[1]:>7}"
+              f"{tokens[2]:>5}{first:>10}{rate:>7}{r['total_s']:>8.2f}{llama_s:>8}{ratio:>7}  {text[:60]}")
     print()
     for name, v in report["summary"].items():
         if v["n"]:
             extra = f" · sum/sum {v['of_sums']:.2f}" if "of_sums" in v else ""
             print(f"{name:<24} p50 {v['p50']:>8.2f}   p95 {v['p95']:>8.2f}   (n={v['n']}){extra}")
+    other = report.get("summary_language")
+    if other:
+        print(f"\nthe same questions in {other['language']}:")
+        for name in ("retrieval_ms", "first_token_s", "total_s", "total_s_model_answers"):
+            v, english = other[name], report["summary"][name]
+            if v["n"] and english["n"]:
+                print(f"{name:<24} p50 {v['p50']:>8.2f}   p95 {v['p95']:>8.2f}   (n={v['n']}) · "
+                      f"p50 {v['p50'] - english['p50']:+.2f} against English")
     llama = report.get("llama", {})
     if "skipped" in llama:
         print(f"llama.cpp: skipped — {llama['skipped']}")

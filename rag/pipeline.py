@@ -107,7 +107,8 @@ class Assistant:
 
     def _new_retriever(self, index: ChunkIndex, texts: dict[str, str]) -> Retriever:
         s = self.settings
-        crosslingual = CrossLingualVectors(self._multilingual, index.chunks, s.cache_dir.parent)
+        titles = {doc_id: info.title for doc_id, info in index.documents.items()}
+        crosslingual = CrossLingualVectors(self._multilingual, index.chunks, s.cache_dir.parent, titles)
         return Retriever(index, self._embedder, s.candidates_k, s.rrf_k, texts, crosslingual)
 
     def _ready_retriever(self) -> Retriever:

@@ -116,10 +116,11 @@ class RemoteGenerator:
         with self._load_lock:
             if self.served_model is not None:
                 return
-            client = self._client or httpx.Client(headers=self._headers, timeout=self._timeout)
+            if self._client is None:  # kept across a failed check, so a retry reuses it
+                self._client = httpx.Client(headers=self._headers, timeout=self._timeout)
             url = f"{self.base_url}/models"
             try:
-                response = client.get(url)
+                response = self._client.get(url)
             except httpx.ConnectError:
                 raise ModelLoadError(f"cannot reach the generator server at {self.base_url} — start it "
                                      f"(see the README's 'Generation on a serving engine') or fix the URL") from None
@@ -144,7 +145,6 @@ class RemoteGenerator:
             if not served and self.spec.model is None:
                 raise ModelLoadError(f"the generator server at {self.base_url} lists no model; name one as "
                                      f"{PREFIX}{self.base_url}#<model>")
-            self._client = client
             self.served_model = self.spec.model or served[0]
             log.info("generating with %s at %s", self.served_model, self.base_url)
 
@@ -169,8 +169,8 @@ class RemoteGenerator:
             "presence_penalty": 0,
             # Not OpenAI's: llama-cpp-python's server applies a repeat penalty
             # of 1.1 even at temperature 0, which makes an answer that repeats
-            # a figure from the question differ from greedy decoding. vLLM,
-            # Ollama and llama.cpp's own server read or ignore unknown fields.
+            # a figure from the question differ from greedy decoding.
+            # llama.cpp's own server reads it too; vLLM and Ollama ignore it.
             "repeat_penalty": 1.0,
         }
         with self._generate_lock:

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from rag.bench import BenchQuestion, load_questions, percentile
+from rag.bench import BenchQuestion, load_questions, percentile, translate_questions
+from rag.errors import ConfigError
 
 from .conftest import ROOT, SEEDS
 
@@ -38,6 +39,14 @@ def test_missing_ids_are_named(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"id": "x-1", "kind": "fact", "question": "Q?"}) + "\n")
     with pytest.raises(ConfigError, match="x-9"):
         load_questions(tmp_path, ("x-1", "x-9"))
+
+
+def test_questions_in_another_language_keep_their_ids_and_a_missing_one_is_named(tmp_path):
+    (tmp_path / "questions.jsonl").write_text(json.dumps({"id": "a", "question": "일본은?"}, ensure_ascii=False) + "\n")
+    asked = [BenchQuestion("a", "fact", "Japan?")]
+    assert translate_questions(asked, tmp_path, "ko") == [BenchQuestion("a", "fact", "일본은?", "ko")]
+    with pytest.raises(ConfigError, match="no translation of b"):
+        translate_questions(asked + [BenchQuestion("b", "fact", "B?")], tmp_path, "ko")
 
 
 def test_no_eval_set_falls_back_to_the_built_in_questions(tmp_path):

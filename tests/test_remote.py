@@ -370,6 +370,7 @@ def test_the_app_offers_the_configured_server_and_no_other(settings, server):
 # --- the real thing: llama.cpp's server on the project's GGUF ------------------------------
 
 LLAMA_SERVER_START_S = 240  # loads and maps the 1.1 GB GGUF; a busy 2-core machine is slow
+SERVED_NAME = "qwen2.5-coder-1.5b"  # what the server lists (else the GGUF's path)
 
 
 @pytest.fixture(scope="module")
@@ -386,7 +387,8 @@ def llama_server(tmp_path_factory):
         # template, the one the in-process generator's tokenizer uses.
         process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2"],
+             "--port", str(port), "--model_alias", SERVED_NAME, "--n_ctx", "4096", "--n_threads", "2",
+             "--n_threads_batch", "2"],
             stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -416,6 +418,8 @@ def test_llama_cpp_server_drafts_cited_answers_and_refusals(llama_server, tmp_pa
     assistant = Assistant(config.load(root=tmp_path, config_file=tmp_path / "none.toml", model=name),
                           progress=False)
     assert isinstance(assistant.generator, RemoteGenerator)
+    assistant.warm_up()
+    assert assistant.generator.served_model == SERVED_NAME
     articles = {a.doc_id: a.text for a in load_corpus(SEEDS, 2_000_000)[0]}
 
     answer = assistant.ask("What net AI talent inflow did Japan record in 2023 in the OECD survey?")

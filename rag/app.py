@@ -297,8 +297,9 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None) -
                     model = gr.Dropdown(model_choices, value=settings.model, label="Model")
                     top_k = gr.Slider(1, MAX_TOP_K, value=min(settings.top_k, MAX_TOP_K), step=1,
                                       label="Passages given to the model (k)")
-                    languages = ANSWER_LANGUAGES + [(settings.answer_language, settings.answer_language)] * (
-                        settings.answer_language not in dict(ANSWER_LANGUAGES).values())
+                    languages = list(ANSWER_LANGUAGES)
+                    if settings.answer_language not in dict(ANSWER_LANGUAGES).values():  # a language set in rag.toml
+                        languages.append((settings.answer_language, settings.answer_language))
                     language = gr.Dropdown(languages, value=settings.answer_language,
                                            label="Answer language", elem_id="answer-language")
                 with gr.Accordion("Add article", open=True):

@@ -208,16 +208,13 @@ def load_questions(items_dir: Path, ids: tuple[str, ...] = BENCH_IDS) -> list[Be
 
 
 def translate_questions(questions: list[BenchQuestion], folder: Path, language: str) -> list[BenchQuestion]:
-    """`questions` in another language, from `folder/questions.jsonl` (as
-    `rag eval --language` reads it); ConfigError names the ids it lacks."""
+    """`questions` in another language, from `folder/questions.jsonl` (read
+    as `rag eval --language` reads it); ConfigError names the ids it lacks."""
     from .errors import ConfigError
+    from .evaluate import read_translations
 
     path = folder / "questions.jsonl"
-    try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the translated questions {path}: {exc}") from None
-    found = {row.get("id"): row.get("question") for row in rows}
+    found = {i: row.get("question") for i, row in read_translations(path).items()}
     missing = [q.id for q in questions if not found.get(q.id)]
     if missing:
         raise ConfigError(f"{path} has no translation of {', '.join(missing)}")

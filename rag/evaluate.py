@@ -91,23 +91,26 @@ def load_items(paths: list[Path], split: str | None = None) -> list[Item]:
     return [i for i in items if split is None or i.split == split]
 
 
+def read_translations(path: Path) -> dict[str, dict]:
+    """The rows of a translation file (JSON Lines, each with an "id") by id;
+    {} when there is no such file. BadInput names a file that cannot be read."""
+    if not path.is_file():
+        return {}
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return {row["id"]: row for row in rows}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"cannot read {path}: {exc}") from None
+
+
 def in_language(items: list[Item], folder: Path) -> list[Item]:
     """`items` asked in another language: the questions from
     `folder/questions.jsonl` ({"id", "question"} per line) and, where
     `folder/facts.jsonl` gives them, that language's aliases of each fact
     beside the English ones (an answer in Korean may write "인도" for
     "India"). An item with no translation is left out."""
-    def read(name: str) -> dict[str, dict]:
-        path = folder / name
-        if not path.is_file():
-            return {}
-        try:
-            return {row["id"]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
-                    if row}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"cannot read {path}: {exc}") from None
-
-    questions, facts = read("questions.jsonl"), read("facts.jsonl")
+    questions = read_translations(folder / "questions.jsonl")
+    facts = read_translations(folder / "facts.jsonl")
     if not questions:
         raise BadInput(f"no translated questions in {folder / 'questions.jsonl'}")
     out = []

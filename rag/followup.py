@@ -257,9 +257,8 @@ def _foreign_rewrite(question: str, last: str) -> str | None:
     country = foreign_country(entity)
     if country:
         for match in re.finditer(r"\S+", last):
-            word = match.group()
-            if foreign_country(word):
-                name_length = foreign_country_length(word)
+            name_length = foreign_country_length(match.group())
+            if name_length:
                 return last[:match.start()] + entity + last[match.start() + name_length:]
     return f"{last} {question}"
 

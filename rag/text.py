@@ -177,8 +177,7 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
         if not keep_stopwords and token.lower() in STOPWORDS:
             continue
         if not is_latin(token):
-            country = foreign_country(token) if not token.isascii() else None
-            out.append(country or token.lower())
+            out.append(foreign_country(token) or token.lower())
             continue
         out.extend(_word_terms(token))
     return out

@@ -65,6 +65,32 @@ class FakeGenerator:
             yield word + (" " if i < len(words) - 1 else "")
 
 
+class StoppableGenerator(FakeGenerator):
+    """Writes word by word, ends when the stop event is set, and can pause
+    after its first word so a test can act in the middle of an answer."""
+
+    def __init__(self, draft: str) -> None:
+        super().__init__(draft)
+        self.first_word_out = threading.Event()
+        self.go_on = threading.Event()
+        self.go_on.set()
+
+    def stream(self, messages, stop: threading.Event | None = None):
+        for i, piece in enumerate(super().stream(messages, stop)):
+            if stop is not None and stop.is_set():
+                return
+            yield piece
+            if i == 0:
+                self.first_word_out.set()
+                self.go_on.wait(10)
+
+
+class BrokenGenerator(FakeGenerator):
+    def stream(self, messages, stop=None):
+        raise RuntimeError("CUDA out of memory at 0x7f")  # an unexpected error with internals in it
+        yield  # pragma: no cover
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project folder with a copy of the seed articles and no index."""

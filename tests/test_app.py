@@ -15,7 +15,7 @@ import pytest
 from rag import config
 from rag.app import GENERIC_ERROR, Assistants, Chat, add_arguments
 
-from .conftest import SEEDS, FakeGenerator, HashEmbedder
+from .conftest import SEEDS, BrokenGenerator, FakeGenerator, HashEmbedder, StoppableGenerator
 
 # Gradio 6.31's queue calls pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword)")
@@ -23,32 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy ke
 JAPAN = "What net AI talent inflow did Japan record in 2023 in the OECD survey?"
 JAPAN_DRAFT = "Japan's net AI talent inflow per 10,000 people in 2023 was +0.54 [1]."
 JAPAN_DOC = "004_8845b63d3c664428"
-
-
-class StoppableGenerator(FakeGenerator):
-    """Writes word by word, ends when the stop event is set, and can pause
-    after its first word so a test can act in the middle of an answer."""
-
-    def __init__(self, draft: str) -> None:
-        super().__init__(draft)
-        self.first_word_out = threading.Event()
-        self.go_on = threading.Event()
-        self.go_on.set()
-
-    def stream(self, messages, stop=None):
-        for i, piece in enumerate(super().stream(messages, stop)):
-            if stop is not None and stop.is_set():
-                return
-            yield piece
-            if i == 0:
-                self.first_word_out.set()
-                self.go_on.wait(10)
-
-
-class BrokenGenerator(FakeGenerator):
-    def stream(self, messages, stop=None):
-        raise RuntimeError("CUDA out of memory at 0x7f")  # an unexpected error with internals in it
-        yield  # pragma: no cover
 
 
 @pytest.fixture

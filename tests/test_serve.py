@@ -27,7 +27,7 @@ from rag.pipeline import Assistant
 from rag.serve import (MAX_JSON_BYTES, TOKEN_VARIABLE, _answer_items, _Turns, add_arguments, build_app,
                        chat_question, upload_name)
 
-from .conftest import SEEDS, FakeGenerator, HashEmbedder
+from .conftest import SEEDS, BrokenGenerator, FakeGenerator, HashEmbedder, StoppableGenerator
 
 JAPAN = "What net AI talent inflow did Japan record in 2023 in the OECD survey?"
 JAPAN_DRAFT = "Japan's net AI talent inflow per 10,000 people in 2023 was +0.54 [1]."
@@ -39,9 +39,9 @@ MODEL = "qwen2.5-coder-1.5b"
 SMALL_LIMIT = 8000  # an article size limit above every seed's, for the upload tests
 
 
-class PausingGenerator(FakeGenerator):
-    """Writes word by word and, when told to, waits after its first word, so a
-    test can act in the middle of an answer. Counts answers written at once."""
+class PausingGenerator(StoppableGenerator):
+    """The chat tests' StoppableGenerator, which also records each answer's
+    stop event and counts answers written at once."""
 
     running = 0
     most_at_once = 0
@@ -49,9 +49,6 @@ class PausingGenerator(FakeGenerator):
 
     def __init__(self, draft: str) -> None:
         super().__init__(draft)
-        self.first_word_out = threading.Event()
-        self.go_on = threading.Event()
-        self.go_on.set()
         self.stops: list[threading.Event | None] = []
 
     def stream(self, messages, stop=None):
@@ -61,22 +58,10 @@ class PausingGenerator(FakeGenerator):
             cls.running += 1
             cls.most_at_once = max(cls.most_at_once, cls.running)
         try:
-            for i, piece in enumerate(super().stream(messages, stop)):
-                if stop is not None and stop.is_set():
-                    return
-                yield piece
-                if i == 0:
-                    self.first_word_out.set()
-                    self.go_on.wait(10)
+            yield from super().stream(messages, stop)
         finally:
             with cls._count_lock:
                 cls.running -= 1
-
-
-class BrokenGenerator(FakeGenerator):
-    def stream(self, messages, stop=None):
-        raise RuntimeError("CUDA out of memory at 0x7f")  # an unexpected error with internals in it
-        yield  # pragma: no cover
 
 
 @pytest.fixture

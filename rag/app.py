@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import BadInput, RagError
+from .ingest import upload_name
 
 # No `from __future__ import annotations` here: Gradio finds the `gr.Request`
 # parameter of a handler by its evaluated annotation.
@@ -222,10 +223,12 @@ class Chat:
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
             # Uploads arrive under a temporary path; the article's document id
             # is its file stem, so each is copied under its own name first.
+            # Gradio cuts a name to its base; upload_name refuses what `rag serve`
+            # refuses too (a hidden name, control characters).
             paths = []
             for upload in files:
                 source = Path(upload)
-                target = Path(folder) / source.name
+                target = Path(folder) / upload_name(source.name)
                 if target.exists():
                     raise BadInput(f"two of the files are named {source.name}; a file's name is its document id")
                 shutil.copyfile(source, target)
@@ -247,7 +250,9 @@ def _one_sentence(exc: BaseException) -> str:
     """What the user reads for an exception: the project's own message, or a generic one."""
     if isinstance(exc, RagError):
         text = str(exc).strip() or exc.__class__.__name__
-        return text[0].upper() + text[1:] if text[0].islower() else text
+        # A sentence starts with a capital, unless it starts with a file name ("photo.txt looks binary").
+        first = text.split(" ", 1)[0]
+        return text[0].upper() + text[1:] if first.isalpha() and first.islower() else text
     log.error("unexpected error in the chat app", exc_info=exc)
     return GENERIC_ERROR
 

@@ -7,6 +7,7 @@ articles; nothing here guesses a date. Chunking is the next stage's job.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import re
@@ -44,6 +45,9 @@ def read_text(path: Path, max_bytes: int) -> str:
         raise BadInput(f"{path} is a folder, not an article file") from None
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _decodes(data, "utf-16"):
+        # Windows editors save "Unicode" as UTF-16, whose NUL bytes would call it binary.
+        raise BadInput(f"{path.name} is UTF-16 text — save it as UTF-8")
     if b"\x00" in data:
         raise BadInput(f"{path.name} looks binary (it contains NUL bytes), not a text article")
     try:
@@ -54,6 +58,36 @@ def read_text(path: Path, max_bytes: int) -> str:
     if not text.strip():
         raise BadInput(f"{path.name} is empty")
     return text
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def upload_name(filename: str | None) -> str:
+    """The base name an uploaded article is saved under; BadInput for a name
+    that tries to leave the folder or could not be an article's file name
+    (hidden, or with control characters). The chat and `rag serve` both use it.
+
+    >>> upload_name("uploads/vostrel.txt")
+    'vostrel.txt'
+    """
+    name = (filename or "").strip()
+    if not name:
+        raise BadInput("an uploaded file has no name; send each article with its file name")
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        raise BadInput(f"{name!r} is an absolute path; send the article under its own file name")
+    parts = re.split(r"[\\/]", name)
+    if ".." in parts:
+        raise BadInput(f"{name!r} points outside its folder; send the article under its own file name")
+    base = parts[-1]
+    if not base or base.startswith(".") or any(ord(ch) < 32 for ch in base):
+        raise BadInput(f"{name!r} is not a usable article file name")
+    return base
 
 
 def _first_line_title(text: str) -> str:

@@ -206,8 +206,7 @@ def ensure_cached(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> Pa
     cache_dir = Path(cache_dir)
     final = cached_model_dir(spec, cache_dir)
     if _is_complete(final, spec):
-        return final
-    cache_dir.mkdir(parents=True, exist_ok=True)
+        return final  # read only: a complete cache in a read-only folder still loads
     with _build_lock(cache_dir):
         # Another process may have finished it while we waited for the lock.
         if _is_complete(final, spec):
@@ -239,7 +238,6 @@ def assembled_gguf(spec: ModelSpec, cache_dir: Path, progress: bool = True) -> P
     """
     cache_dir = Path(cache_dir)
     target = cache_dir / f"{spec.sha256}.gguf"
-    cache_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(cache_dir):
         if target.is_file():
             if target.stat().st_size == spec.gguf_size and _sha256_of(target) == spec.sha256:
@@ -405,9 +403,28 @@ def _is_complete(folder: Path, spec: ModelSpec) -> bool:
     return not cache_problem(folder, spec)
 
 
+def prepare_cache_dir(cache_dir: Path) -> None:
+    """Create `cache_dir` if needed and check that a build can write into it.
+
+    Raises ModelLoadError naming the folder and the setting that moves it
+    (a read-only home, a file in its place), before minutes of building
+    would end in a traceback.
+    """
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache_dir):  # what a build does first: make a file in it
+            pass
+    except OSError as error:
+        reason = "a file is in its way" if isinstance(error, (FileExistsError, NotADirectoryError)) \
+            else error.strerror or type(error).__name__
+        raise ModelLoadError(f"the model cache folder {cache_dir} cannot be written ({reason}) — make it writable, "
+                             f"or set RAG_CACHE_DIR (cache_dir in rag.toml) to a folder that is") from None
+
+
 @contextlib.contextmanager
 def _build_lock(cache_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the cache directory: builds take minutes and gigabytes, so never two at once."""
+    prepare_cache_dir(cache_dir)  # every write to the cache happens under this lock
     with open(cache_dir / _LOCK_NAME, "a") as lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

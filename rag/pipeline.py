@@ -161,7 +161,9 @@ class Assistant:
     # --- answering -------------------------------------------------------------
 
     def _check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
+        # Empty means nothing in it shows: only whitespace, control characters
+        # and format characters (zero-width spaces, direction marks, a BOM).
+        if not isinstance(question, str) or not any(ch.isprintable() and not ch.isspace() for ch in question):
             raise BadInput("the question is empty — ask something about the articles")
         question = " ".join(question.split())
         if len(question) > self.settings.max_question_chars:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .app import GENERIC_ERROR, LOOPBACK_HOSTS, MAX_TOP_K, MAX_UPLOAD_FILES, Assistants
 from .errors import BadInput, RagError
+from .ingest import upload_name
 from .types import Answer
 
 if TYPE_CHECKING:  # fastapi is imported when the server is built; the CLI builds every parser
@@ -199,23 +200,6 @@ def chat_question(messages: list[tuple[str, Any]]) -> str:
     if not asked:
         raise BadInput("the messages hold no user message to answer")
     return asked[-1]
-
-
-def upload_name(filename: str | None) -> str:
-    """The base name an uploaded article is saved under; BadInput for a name
-    that tries to leave the folder or could not be an article's file name."""
-    name = (filename or "").strip()
-    if not name:
-        raise BadInput("an uploaded file has no name; send each article with its file name")
-    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-        raise BadInput(f"{name!r} is an absolute path; send the article under its own file name")
-    parts = re.split(r"[\\/]", name)
-    if ".." in parts:
-        raise BadInput(f"{name!r} points outside its folder; send the article under its own file name")
-    base = parts[-1]
-    if not base or base.startswith(".") or any(ord(ch) < 32 for ch in base):
-        raise BadInput(f"{name!r} is not a usable article file name")
-    return base
 
 
 def _citations(answer: Answer) -> list[dict[str, Any]]:

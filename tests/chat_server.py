@@ -18,9 +18,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(settings: config.Settings, assistants: Assistants | None = None) -> Iterator[str]:
-    """Yield the address of a running app over `settings`' project folder."""
+    """Yield the address of a running app over `settings`' project folder,
+    refusing uploads over its article size limit as `rag chat` does."""
     demo = build_app(settings, assistants)
-    url = launch(demo, "127.0.0.1", free_port())
+    url = launch(demo, "127.0.0.1", free_port(), settings.max_article_bytes)
     try:
         yield url
     finally:

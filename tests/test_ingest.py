@@ -31,6 +31,8 @@ def test_seed_files_are_the_shared_originals_unchanged():
     (b"   \n\t\n", "is empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
     (b"caf\xe9 au lait", "not UTF-8"),
+    ("Seoul hired 12 AI researchers.".encode("utf-16"), "bad.txt is UTF-16 text — save it as UTF-8"),
+    (b"\xff\xfe\x00", "binary"),  # a UTF-16 byte-order mark before bytes that are not UTF-16
 ])
 def test_bad_article_files_get_one_clear_sentence(tmp_path, content, message):
     path = tmp_path / "bad.txt"

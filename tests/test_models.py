@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import sys
 import threading
@@ -31,6 +32,7 @@ from rag.models import (
     load_model,
     part_paths,
     pick_dtype,
+    prepare_cache_dir,
 )
 
 FAKE_PARTS = [b"GGUF header and ", b"some tensor bytes, ", b"the end\n"]
@@ -264,6 +266,69 @@ def test_build_waits_for_the_lock_held_by_another_builder(tmp_path: Path, fake_p
         fcntl.flock(held, fcntl.LOCK_UN)
     builder.join(timeout=10)
     assert results == [cached_model_dir(_fake_spec(), cache)]
+
+
+# --- a cache folder that cannot be written ---------------------------------------------
+
+def _cannot_write(cache: Path, reason: str) -> str:
+    return (f"the model cache folder {cache} cannot be written ({reason}) — make it writable, "
+            "or set RAG_CACHE_DIR (cache_dir in rag.toml) to a folder that is")
+
+
+@pytest.mark.parametrize("where", ["the folder is a file", "a file is on its path"])
+def test_a_file_in_the_cache_folders_way_is_one_sentence_naming_the_folder(tmp_path: Path, fake_packages: Path,
+                                                                           fake_dequantize: list[bytes],
+                                                                           where: str) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    cache = blocker if where == "the folder is a file" else blocker / "models"
+    with pytest.raises(ModelLoadError) as caught:
+        ensure_cached(_fake_spec(), cache, progress=False)
+    assert str(caught.value) == _cannot_write(cache, "a file is in its way")
+    assert fake_dequantize == [] and blocker.read_text() == "not a folder"
+
+
+def test_an_unwritable_cache_folder_is_one_sentence_and_a_complete_cache_in_it_still_loads(
+        tmp_path: Path, fake_packages: Path, fake_dequantize: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    spec = _fake_spec()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # What a read-only mount or a folder of another user does to the first file a build writes;
+    # chmod cannot show it when the tests run as root.
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "TemporaryFile", read_only)
+        with pytest.raises(ModelLoadError) as caught:
+            prepare_cache_dir(cache)
+        assert str(caught.value) == _cannot_write(cache, "Read-only file system")
+        with pytest.raises(ModelLoadError) as caught:
+            load_model(spec, cache, progress=False)
+        assert str(caught.value) == _cannot_write(cache, "Read-only file system")
+    assert fake_dequantize == [] and list(cache.iterdir()) == []
+    # A build finished before the folder became read-only needs no writing: it is used as it is.
+    folder = ensure_cached(spec, cache, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "TemporaryFile", read_only)
+        assert ensure_cached(spec, cache, progress=False) == folder and len(fake_dequantize) == 1
+
+
+def test_a_cache_folder_without_write_permission_is_one_sentence(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o500)
+    try:
+        if os.access(cache, os.W_OK):
+            pytest.skip("running as root: chmod 0o500 does not stop writing to the cache folder")
+        with pytest.raises(ModelLoadError) as caught:
+            prepare_cache_dir(cache)
+        assert str(caught.value) == _cannot_write(cache, "Permission denied")
+    finally:
+        cache.chmod(0o700)
 
 
 # --- loading, and recovering from a corrupt cache ---------------------------------

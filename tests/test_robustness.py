@@ -1,5 +1,6 @@
-"""Faults and abuse: hostile questions, bad article files, a damaged or unwritable index and articles that
-go bad after indexing, through `Assistant` (with the fake models) and the `rag` command.
+"""Faults and abuse: hostile questions, bad article files, a damaged or unwritable index, a model cache
+folder that cannot be written and articles that go bad after indexing, through `Assistant` (with the fake
+models) and the `rag` command; tests/test_robustness_http.py sends the same through the chat and `rag serve`.
 Each case ends in its exact outcome — one sentence with exit code 2 (`BadInput`), the index's own
 one-sentence error naming `rag index --rebuild`, or the right answer — never a traceback, and with every
 article already indexed still indexed and answerable."""
@@ -99,9 +100,13 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 # --- questions ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("question", ["", " ", "\t\n\r ", "\u3000\u00a0\u2003"],
-                         ids=["empty", "space", "tabs and newlines", "ideographic and no-break spaces"])
+@pytest.mark.parametrize("question", [
+    "", " ", "\t\n\r ", "\u3000\u00a0\u2003", "\x00", "\x01\x02\x7f", "\u200f", "\u200b\u200e\u202e",
+    "\ufeff", " \u200b\u2060 \u200b ",
+], ids=["empty", "space", "tabs and newlines", "ideographic and no-break spaces", "NUL", "control characters",
+        "right-to-left mark", "zero-width and direction marks", "BOM", "zero-width spaces and word joiners"])
 def test_an_empty_question_is_bad_input(settings, question):
+    # Nothing in these shows on screen: a question of invisible characters is as empty as one of spaces.
     with pytest.raises(BadInput) as info:
         _assistant(settings).ask(question)
     assert str(info.value) == "the question is empty — ask something about the articles"
@@ -123,9 +128,7 @@ def test_question_length_limit_is_exact(settings, padding, extra, accepted):
         assert str(info.value) == f"the question is {limit + 1:,} characters long; the limit is {limit:,}"
 
 
-@pytest.mark.parametrize("question", [
-    "\x00", "\x01\x02\x7f", "\u200f", "\u200b\u200e\u202e", "\ufeff", "😀🔥",
-], ids=["NUL", "control characters", "right-to-left mark", "zero-width and direction marks", "BOM", "emoji"])
+@pytest.mark.parametrize("question", ["😀🔥", "?!", "\u0301"], ids=["emoji", "punctuation", "a lone accent"])
 def test_a_question_without_a_word_is_refused_before_the_model(gated, question):
     assistant = _assistant(gated)
     answer = assistant.ask(question)
@@ -244,10 +247,11 @@ def test_an_instruction_as_question_cannot_make_an_obeying_model_answer(settings
 
 @pytest.mark.parametrize("argv, env, message", [
     (["ask", "\t \n"], {}, "the question is empty — ask something about the articles"),
+    (["ask", "\u200b\u200f\u202e"], {}, "the question is empty — ask something about the articles"),
     (["ask", "y" * 1001], {}, "the question is 1,001 characters long; the limit is 1,000"),
     (["ask", "Japan inflow 2023 ok?"], {"RAG_MAX_QUESTION_CHARS": "20"},
      "the question is 21 characters long; the limit is 20"),
-], ids=["whitespace", "over the limit", "over a limit set in the environment"])
+], ids=["whitespace", "invisible characters", "over the limit", "over a limit set in the environment"])
 def test_cli_bad_question_is_one_sentence_exit_2(home, indexed, capsys, monkeypatch, argv, env, message):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -317,7 +321,9 @@ BAD_ADDS = {
     "not UTF-8 (Latin-1)": lambda d: ([_write(d, "cafe.txt", "Café in Seoul".encode("latin-1"))],
                                       "cafe.txt is not UTF-8 text (bad byte at position 3)"),
     "UTF-16 with BOM": lambda d: ([_write(d, "utf16.txt", "Busan opened an AI campus.".encode("utf-16"))],
-                                  "utf16.txt looks binary (it contains NUL bytes), not a text article"),
+                                  "utf16.txt is UTF-16 text — save it as UTF-8"),
+    "UTF-16 big-endian with BOM": lambda d: ([_write(d, "utf16be.md", b"\xfe\xff" + "# Busan".encode("utf-16-be"))],
+                                             "utf16be.md is UTF-16 text — save it as UTF-8"),
     "one byte over the size limit": _over_the_limit,
     "unsupported suffix": lambda d: ([_write(d, "report.pdf", b"%PDF-1.7 Busan")],
                                      "report.pdf: only .txt and .md articles are accepted"),
@@ -633,6 +639,23 @@ def test_an_empty_article_folder_gives_a_refusal_not_a_crash(settings, caplog):
     assert answer.refused and answer.text == REFUSAL_TEXT and answer.notes == ("the index has no passages",)
     assert assistant._generator.messages == [] and assistant.articles() == {}
     assert "building it from 0 articles" in caplog.text
+
+
+# --- the model cache ----------------------------------------------------------------
+
+def test_cli_model_cache_folder_that_cannot_be_written_is_one_sentence_naming_it(home, settings, indexed, capsys,
+                                                                                 monkeypatch, tmp_path):
+    import rag.pipeline
+    from rag.generate import make_generator
+
+    monkeypatch.setattr(rag.pipeline, "make_generator", make_generator)  # the real one: it fails before loading
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache" / "models"))
+    code, out, err = _cli(capsys, "ask", JAPAN)
+    assert (code, out) == (1, "")
+    assert err == (f"rag: the model cache folder {tmp_path / 'cache' / 'models'} cannot be written (a file is in "
+                   f"its way) — make it writable, or set RAG_CACHE_DIR (cache_dir in rag.toml) to a folder that is\n")
+    _assert_nothing_lost(settings, indexed)
 
 
 # --- gaps found in a read of the code ---------------------------------------------

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from .prompts import EXAMPLE_SENTENCE, MODEL_REFUSAL, refusal_text
 from .question import Question, as_question, years_as_times
-from .text import (COUNTRIES, canonical_number, main_scripts, names, number_in, numbers, script_of, split_sentences,
-                   terms)
+from .text import (COUNTRIES, acronyms, canonical_number, main_scripts, names, number_in, numbers, points_back, script_of,
+                   split_sentences, terms)
 from .types import Answer, Citation, Passage
 
 # "[1]", "[1, 2]", "[1][3]" and "[Passage 2]" all cite.
@@ -282,6 +282,44 @@ class _ClaimCheck:
             return []  # a year asked goes with the figure, or the passage never names it
         return swapped
 
+    def unbound_givens(self, cited: list[int]) -> list[str]:
+        """The question's names the claim repeats that a cited passage names,
+        but never together with the claim's answer (its names and figures
+        beyond the question's): "Frances McDormand is the lead actress in The
+        Shape of Water" from "The Shape of Water won best picture. Frances
+        McDormand and Gary Oldman won the lead acting awards." The passage
+        tells of both, not of one with the other.
+
+        "Together" is one sentence and those after it that point back to it
+        ("In the same period, ...") or bring no new name ("For every 100,000
+        people, ..."). Countries are bound by `swapped_countries` instead: an
+        article about one leaves it unnamed in most sentences. A byline
+        answers "who wrote ...?" away from every name the question gives."""
+        ev = self.evidence
+        answer = (self.names | self.unsigned) - ev.question.term_set - ev.common - set(_YEAR.findall(self.text))
+        givens = (names(ev.question.text) & self.terms) - ev.common - COUNTRIES - acronyms(ev.question.text)
+        if not answer or not givens or ev.question.asks_who_wrote:
+            return []
+        unbound = []
+        for given in sorted(givens):
+            named = bound = False
+            for i in cited:
+                sentences, texts = ev.sentences[i], ev.sentence_texts[i]
+                for j, (sentence_terms, _) in enumerate(sentences):
+                    if given not in sentence_terms:
+                        continue
+                    named = True
+                    together, subject, chained = set(sentence_terms), names(texts[j]) - {given}, True
+                    for k in range(j + 1, len(sentences)):
+                        later = names(texts[k])
+                        chained = chained and (points_back(texts[k]) or later <= together | answer)
+                        if chained or later & subject:
+                            together |= sentences[k][0]
+                    bound |= bool(together & answer)
+            if named and not bound:
+                unbound.append(given)
+        return unbound
+
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few
         terms); [] when they back the whole claim."""
@@ -320,6 +358,7 @@ class _ClaimCheck:
             missing.append(name)
         missing += [f"{country} with {'/'.join(sorted(self.numbers))}" for country in self.swapped_countries(cited)]
         missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
+        missing += [f"{given} apart from the answer" for given in self.unbound_givens(cited)]
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):

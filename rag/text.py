@@ -368,6 +368,16 @@ def names(text: str) -> set[str]:
     return found
 
 
+def acronyms(text: str) -> set[str]:
+    """Terms of the words of `text` written in capitals ("AI", "OECD"):
+    sources and subjects a passage names once and then leaves implicit.
+
+    >>> sorted(acronyms("The OECD's AI survey, says Mr Kim"))
+    ['ai', 'oecd']
+    """
+    return {t for token in _TOKEN.findall(text) if len(token) > 1 and token.isupper() for t in _word_terms(token)}
+
+
 def _country_terms() -> frozenset[str]:
     """Every country and territory of ISO 3166 (from `pycountry`) with a name
     of its own, and the blocs news speaks of, as terms: a one-word name

@@ -426,3 +426,24 @@ def test_a_year_that_only_bounds_a_period_does_not_date_the_claim():
     assert not _dates("It was the first prize for the museum since 2019.", "2019")
     assert not _dates("Nobody had won before 2019, or after 2019.", "2019")
     assert _dates("Not since 2019 ... The 2019 prize went to the museum.", "2019")
+
+
+def _text_passage(text: str) -> list[Passage]:
+    from rag.text import split_sentences
+    from rag.types import Chunk
+
+    chunk = Chunk("d#1", "d", text, 0, len(text), tuple(split_sentences(text)))
+    return [Passage(chunk=chunk, title="t", score=1.0, rank=1, dense_score=0.5, lexical_score=1.0)]
+
+
+def test_the_questions_name_must_go_with_the_answer_not_only_beside_it():
+    passages = _text_passage("The Riverside Museum won the design prize for its new wing. "
+                             "Anna Berg and Tom Lund won the prizes for painting.")
+    question = "Who designed the Riverside Museum's new wing?"
+    beside = check_answer(question, "Anna Berg designed the Riverside Museum's new wing [1].", passages)
+    assert beside.refused and "riversid apart from the answer" in beside.notes[-1]
+    # A sentence that points back, or names nothing new, still speaks of the name.
+    for follow in ("It was designed by Anna Berg.", "The wing was designed by Anna Berg."):
+        passages = _text_passage(f"The Riverside Museum opened a new wing in May. {follow}")
+        assert not check_answer(question, "Anna Berg designed the Riverside Museum's new wing [1].",
+                                passages).refused, follow

@@ -66,13 +66,14 @@ _TOOLS = {
     "eval": "run the eval suite and write a report",
     "bench": "measure speed: cold start, first token, whole answer",
     "serve": "serve an HTTP API (its own and OpenAI-compatible)",
+    "doctor": "check the model packages and cache, the index and the folders; exit 1 on a problem",
 }
 
 
 def _tool(name: str):
     import importlib
 
-    modules = {"chat": ".app", "eval": ".evaluate", "bench": ".bench", "serve": ".serve"}
+    modules = {"chat": ".app", "eval": ".evaluate", "bench": ".bench", "serve": ".serve", "doctor": ".doctor"}
     return importlib.import_module(modules[name], __package__)
 
 
@@ -83,6 +84,9 @@ def run(argv: list[str] | None = None) -> int:
     from .pipeline import Assistant  # heavy imports after argument errors are reported
 
     try:
+        if args.config is not None and not args.config.is_file():
+            # config.load skips a missing rag.toml; one named on purpose must exist.
+            raise ConfigError(f"no settings file at {args.config} — check the --config path")
         settings = config.load(args.config, model=getattr(args, "model", None), top_k=getattr(args, "top_k", None))
         if args.command in _TOOLS:
             return _tool(args.command).main(args, settings)

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -284,6 +285,16 @@ class IndexStore:
         reason = getattr(exc, "strerror", None) or str(exc)[:120] or type(exc).__name__
         return IndexWriteError(f"the index folder {self.folder} cannot be written ({reason}) — make it a writable "
                                "folder, or set index_dir to one; the previous index, if any, is still live")
+
+    def check_writable(self) -> None:
+        """Raise IndexWriteError unless a build could write its files here
+        (`rag doctor`); creates the folder if needed, never waits for the lock."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder):  # what a save does first: make a file in it
+                pass
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

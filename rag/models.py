@@ -306,11 +306,13 @@ def _write_int4(gguf: Path, path: Path, progress: bool) -> None:
     logger.info("packed %d 4-bit matrices in %.1f s", len(tensors) // 2, time.perf_counter() - start)
 
 
-def _sha256_of(path: Path) -> str:
+def _sha256_of(path: Path, bar: tqdm | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_COPY_CHUNK_BYTES):
             digest.update(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
     return digest.hexdigest()
 
 
@@ -373,10 +375,15 @@ def _write_marker(folder: Path, spec: ModelSpec) -> None:
     (folder / _MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
 
 
-def cache_problem(folder: Path, spec: ModelSpec) -> str:
+def cache_problem(folder: Path, spec: ModelSpec, full: bool = False, progress: bool = False) -> str:
     """Why `folder` is not a whole, unaltered build of `spec` ("" when it is):
     no marker or another model's, a file missing, of another size than when
-    it was written, or (small files) with other bytes."""
+    it was written, or (small files) with other bytes.
+
+    `full` hashes every file, the GBs of weights too (seconds to a minute;
+    `rag doctor`), with a progress bar when `progress`: a large file altered
+    in place at its own size passes every other check.
+    """
     try:
         marker = json.loads((folder / _MARKER_NAME).read_text())
     except (OSError, ValueError):
@@ -386,16 +393,19 @@ def cache_problem(folder: Path, spec: ModelSpec) -> str:
     files = marker.get("files")
     if not isinstance(files, dict) or not files:
         return "its marker records no file sizes and hashes (built by an older version)"
-    for name, record in files.items():
-        path = folder / name
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return f"{name} is missing"
-        if size != record.get("size"):
-            return f"{name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
-        if size <= _HASHED_ON_LOAD_BYTES and _sha256_of(path) != record.get("sha256"):
-            return f"{name} was altered after it was written"
+    total = sum(r.get("size") or 0 for r in files.values()) if full else 0
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"checking {spec.name}",
+              disable=not (full and progress)) as bar:
+        for name, record in files.items():
+            path = folder / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                return f"{name} is missing"
+            if size != record.get("size"):
+                return f"{name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
+            if (full or size <= _HASHED_ON_LOAD_BYTES) and _sha256_of(path, bar) != record.get("sha256"):
+                return f"{name} was altered after it was written"
     return ""
 
 

@@ -82,7 +82,7 @@ class Assistant:
             kept: set[str] = set()
             if self._store.exists() and not rebuild:
                 previous = self._store.load()
-                kept = _unreadable_now(previous, articles, s.seeds_dir)
+                kept = unreadable_now(previous, articles, s.seeds_dir)
                 reasons = stale_reasons(previous, articles, self._embedder, s.chunk_max_chars, s.chunk_min_chars,
                                         kept)
                 if not reasons:
@@ -259,7 +259,7 @@ class Assistant:
         raise AssertionError("stream ended without an Answer")
 
 
-def _unreadable_now(index: ChunkIndex, articles: list[Article], seeds_dir: Path) -> set[str]:
+def unreadable_now(index: ChunkIndex, articles: list[Article], seeds_dir: Path) -> set[str]:
     """Indexed articles whose file is still in the folder but can no longer be
     read (now binary, not UTF-8, empty): their chunks are kept as indexed,
     since nothing indexed may be lost to a file spoiled after the fact. An

@@ -11,7 +11,9 @@ news (none names an article's phrase, a country or a unit):
 3. Countries are not swapped: a country may not take another's figure, and
    an answer about other countries than the question's is no answer.
 4. The answer is to this question: a year the question asks is dated by the
-   cited text; an answer that only restates the question says nothing.
+   cited text, a name it gives goes with the answer there
+   (`unbound_givens`); an answer that only restates the question says
+   nothing.
 
 Each kept citation is resolved to the passage sentence(s) it rests on, with
 offsets into the article. When no sentence survives, the answer is a refusal.

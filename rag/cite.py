@@ -162,6 +162,20 @@ def _nearest_countries(text: str, figure: str) -> set[str]:
     return owners
 
 
+def _runs(texts: list[str], sentence_terms: list[set[str]], answer: set[str]) -> list[set[str]]:
+    """The terms of a passage's runs of sentences on one subject: a sentence
+    joins the run before it when it points back ("In the same period, ...",
+    "This ranks ...") or names nothing new but `answer` ("For every 100,000
+    people, ..."), and starts a run of its own otherwise."""
+    runs: list[set[str]] = []
+    for text, found in zip(texts, sentence_terms):
+        if runs and (points_back(text) or names(text) <= runs[-1] | answer):
+            runs[-1] |= found
+        else:
+            runs.append(set(found))
+    return runs
+
+
 def _sentence_texts(passage: Passage) -> list[str]:
     chunk = passage.chunk
     return [chunk.text[s - chunk.start:e - chunk.start] for s, e in chunk.sentences] or [chunk.text]
@@ -285,42 +299,28 @@ class _ClaimCheck:
         return swapped
 
     def unbound_givens(self, cited: list[int]) -> list[str]:
-        """The question's names the claim repeats that a cited passage names,
-        but never together with the claim's answer (its names and figures
-        beyond the question's): "Frances McDormand is the lead actress in The
-        Shape of Water" from "The Shape of Water won best picture. Frances
+        """What the question gives (a name, or a figure in a name: "the 2010
+        World Cup") that the claim repeats and a cited passage states, but
+        never together with the claim's answer (its names and figures beyond
+        the question's): "Frances McDormand is the lead actress in The Shape
+        of Water" from "The Shape of Water won best picture. Frances
         McDormand and Gary Oldman won the lead acting awards." The passage
         tells of both, not of one with the other.
 
-        "Together" is one sentence and those after it that point back to it
-        ("In the same period, ...") or bring no new name ("For every 100,000
-        people, ..."). Countries are bound by `swapped_countries` instead: an
-        article about one leaves it unnamed in most sentences. A byline
-        answers "who wrote ...?" away from every name the question gives."""
+        "Together" is one run of sentences on one subject (`_runs`).
+        Countries are bound by `swapped_countries` instead: an article about
+        one leaves it unnamed in most sentences. Acronyms ("AI", "OECD") name
+        sources and subjects a passage sets once. A byline answers "who
+        wrote ...?" away from every name the question gives."""
         ev = self.evidence
         answer = (self.names | self.unsigned) - ev.question.term_set - ev.common - set(_YEAR.findall(self.text))
-        givens = (names(ev.question.text) & self.terms) - ev.common - COUNTRIES - acronyms(ev.question.text)
+        givens = (names(ev.question.text) - ev.common - COUNTRIES - acronyms(ev.question.text)
+                  | {canonical_number(f) for f in ev.question.given_figures}) & self.terms
         if not answer or not givens or ev.question.asks_who_wrote:
             return []
-        unbound = []
-        for given in sorted(givens):
-            named = bound = False
-            for i in cited:
-                sentences, texts = ev.sentences[i], ev.sentence_texts[i]
-                for j, (sentence_terms, _) in enumerate(sentences):
-                    if given not in sentence_terms:
-                        continue
-                    named = True
-                    together, subject, chained = set(sentence_terms), names(texts[j]) - {given}, True
-                    for k in range(j + 1, len(sentences)):
-                        later = names(texts[k])
-                        chained = chained and (points_back(texts[k]) or later <= together | answer)
-                        if chained or later & subject:
-                            together |= sentences[k][0]
-                    bound |= bool(together & answer)
-            if named and not bound:
-                unbound.append(given)
-        return unbound
+        runs = [run for i in cited for run in _runs(ev.sentence_texts[i], [t for t, _ in ev.sentences[i]], answer)]
+        return sorted(g for g in givens if any(g in run for run in runs) and not any(g in run and run & answer
+                                                                                    for run in runs))
 
     def unbacked(self, cited: list[int]) -> list[str]:
         """What the `cited` passages fail to back (figures, names, too few

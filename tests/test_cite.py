@@ -447,3 +447,16 @@ def test_the_questions_name_must_go_with_the_answer_not_only_beside_it():
         passages = _text_passage(f"The Riverside Museum opened a new wing in May. {follow}")
         assert not check_answer(question, "Anna Berg designed the Riverside Museum's new wing [1].",
                                 passages).refused, follow
+
+
+def test_a_figure_in_the_questions_name_must_go_with_the_answer_too():
+    passages = _text_passage("Cup 2010 winner - Spain. Open 2012 top scorer - Lena Ruiz. Cup 2014 winner - Peru.")
+    question = "Who was the runner-up of the 2010 Cup?"
+    assert check_answer(question, "Peru was the runner-up of the 2010 Cup [1].", passages).refused
+    assert not check_answer("Who won the 2010 Cup?", "Spain won the 2010 Cup [1].", passages).refused
+    # A sentence pointing back joins the one before it, whichever holds the answer.
+    ranked = _text_passage("Last year 3.6 in 100,000 engineers left Ostland. This ranks Ostland 35th of 38 states.")
+    question = "How many engineers per 100,000 left Ostland, the figure that ranks it 35th of 38 states?"
+    assert not check_answer(question, "3.6 engineers per 100,000 left Ostland, 35th of 38 states [1].",
+                            ranked).refused
+

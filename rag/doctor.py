@@ -121,8 +121,8 @@ def _generator_checks(settings: config.Settings, progress: bool) -> Iterator[Che
 
 def _index_check(settings: config.Settings, embedder: TextEmbedder) -> Check:
     """The index loads and matches the article folder, as `rag index` judges it."""
-    # Private, but the very rule `rag index` applies: an indexed file that can
-    # no longer be read keeps its chunks and does not make the index stale.
+    # The rule `rag index` applies: an indexed file that can no longer be
+    # read keeps its chunks and does not make the index stale.
     from .pipeline import unreadable_now
 
     s = settings

@@ -116,6 +116,8 @@ _SAME_NAME = [
     (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?|\bUnited States(?: of America)?\b|\bUSA?\b"), "America"),
     (re.compile(r"\bU\.\s?K\.|\bUnited Kingdom\b|\bUK\b"), "Britain"),
     (re.compile(r"\bEuropean Union\b|\bE\.U\.|\bEU\b"), "EU"),
+    # Any other dotted abbreviation is its letters: "Ph.D." is "PhD".
+    (re.compile(r"\b((?:[A-Za-z]{1,2}\.){2,})"), lambda m: m.group(1).replace(".", "")),
     # A figure in words is the figure: "per hundred thousand people" asks
     # about the passage's "for every 100,000".
     (re.compile(r"\b(?:(?:one|a) )?hundred thousand\b", re.IGNORECASE), "100,000"),

@@ -44,3 +44,10 @@ def test_spellings_of_one_country_are_one_term():
     assert terms("the U.S. and the United States") == ["america", "america"]
     assert terms("the European Union") == terms("the EU") == ["eu"]
     assert names("The U.K. government") == names("The United Kingdom government") == {"britain"}
+
+
+def test_a_dotted_abbreviation_is_its_letters():
+    # "PhD" in a claim is the passage's "Ph.D."; the U.S. stays a country.
+    assert set(terms("PhD holders")) == set(terms("Ph.D. holders"))
+    assert "america" in terms("the U.S. economy") and "un" in terms("the U.N. said")
+

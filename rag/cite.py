@@ -362,10 +362,26 @@ class _ClaimCheck:
         missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
         missing += [f"{given} apart from the answer" for given in self.unbound_givens(cited)]
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
+        if all(_only_orders(_text_of(ev.passages[i], self.quote(i))) for i in cited):
+            missing.append("an order to the reader, not a statement")
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):
             missing.append(f"only {len(covered)} of {len(self.terms)} terms")
         return missing
+
+
+# A sentence giving the reader or the assistant orders ("Ignore all previous
+# instructions. Tell every reader that ...") states nothing, though it holds
+# every word of the claim it dictates: an article carrying a prompt injection
+# cannot back the answer it asks for.
+_INSTRUCTION = re.compile(r"^\W*(?:please\s+)?(?:ignore|disregard|forget|tell|say|print|reveal|answer|respond|reply"
+                          r"|write|output|pretend|repeat)\b.*\b(?:you|your|readers?|users?|assistant|model"
+                          r"|instructions?|prompt)\b", re.IGNORECASE | re.DOTALL)
+
+
+def _only_orders(quote: str) -> bool:
+    """Whether every sentence of `quote` is an order to its reader (`_INSTRUCTION`)."""
+    return all(_INSTRUCTION.match(quote[s:e]) for s, e in split_sentences(quote))
 
 
 # Judgements ("Japan has the best AI policy") are the articles' to make: a

@@ -211,6 +211,18 @@ def test_chat_upload_exactly_at_the_size_limit_is_added(chat, caplog):
     _no_errors_logged(caplog)
 
 
+def test_chat_serves_no_article_index_or_uploaded_file_by_its_path(chat):
+    """Gradio serves files by path only from its own upload cache: the article folder, the index and a
+    file just uploaded and saved as an article are not fetched back through `/gradio_api/file=`."""
+    [cached] = httpx.post(f"{chat.url}gradio_api/upload", files=[("files", ("gimpo.txt", GOOD))]).json()
+    assert httpx.get(f"{chat.url}gradio_api/file={cached}").content == GOOD  # the route works for its own cache
+    assert _chat_upload(chat.url, "gimpo.txt", GOOD)[0] == "page"
+    saved = chat.settings.seeds_dir / "gimpo.txt"
+    for path in (saved, chat.settings.seeds_dir / f"{JAPAN_DOC}.txt", chat.settings.index_dir / "CURRENT"):
+        response = httpx.get(f"{chat.url}gradio_api/file={path}")
+        assert response.status_code in (403, 404) and GOOD not in response.content, path
+
+
 def test_chat_upload_while_an_answer_is_written_completes_and_both_are_there(chat, caplog):
     from gradio_client import Client
 

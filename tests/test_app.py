@@ -7,7 +7,6 @@ import argparse
 import html
 import logging
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

@@ -2,8 +2,8 @@
 
 Every file of the embedders' packages and of the generator's cache is read in
 full and compared with the sha256 recorded when it was written (pip's install
-record; the cache's marker, where a load hashes only the small files, and
-which records no hash for the packed 4-bit decode weights). The
+record; the cache's marker, where a load hashes only the small files; the
+packed 4-bit decode weights' own record, see models._write_record). The
 generator's packages are looked for, the index is loaded and compared with
 the article folder, and the cache and index folders must take a new file.
 Nothing is repaired: each problem comes with its fix.

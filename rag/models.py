@@ -302,8 +302,35 @@ def _write_int4(gguf: Path, path: Path, progress: bool) -> None:
     tensors = quantize.convert_gguf(gguf, progress)
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=quantize.file_metadata())
+    _write_record(partial, _record_path(path))
     os.replace(partial, path)
     logger.info("packed %d 4-bit matrices in %.1f s", len(tensors) // 2, time.perf_counter() - start)
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
+def _write_record(path: Path, record: Path) -> None:
+    """Record `path`'s size and sha256 in `record`, for `rag doctor` to hash it
+    again: the packed decode weights are rebuilt on their own, after the
+    cache's marker was written, so the marker cannot hold them."""
+    partial = record.with_name(record.name + ".partial")
+    partial.write_text(json.dumps({"size": path.stat().st_size, "sha256": _sha256_of(path)}) + "\n")
+    os.replace(partial, record)
+
+
+def _record_problem(path: Path, bar: tqdm | None = None) -> str:
+    """Why `path` differs from its record ("" when it matches, or when it
+    has none: packed before records were kept)."""
+    try:
+        record = json.loads(_record_path(path).read_text())
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(record, dict) or size != record.get("size") or _sha256_of(path, bar) != record.get("sha256"):
+        return f"{path.name} was altered after it was written"
+    return ""
 
 
 def _sha256_of(path: Path, bar: tqdm | None = None) -> str:
@@ -362,7 +389,8 @@ def _write_marker(folder: Path, spec: ModelSpec) -> None:
     import transformers
 
     files = {p.name: {"size": p.stat().st_size, "sha256": _sha256_of(p)}
-             for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (_MARKER_NAME, _INT4_NAME)}
+             for p in sorted(folder.iterdir())
+             if p.is_file() and p.name not in (_MARKER_NAME, _INT4_NAME, _record_path(Path(_INT4_NAME)).name)}
     marker = {
         "model": spec.name,
         "sha256": spec.sha256,
@@ -381,8 +409,9 @@ def cache_problem(folder: Path, spec: ModelSpec, full: bool = False, progress: b
     it was written, or (small files) with other bytes.
 
     `full` hashes every file, the GBs of weights too (seconds to a minute;
-    `rag doctor`), with a progress bar when `progress`: a large file altered
-    in place at its own size passes every other check.
+    `rag doctor`), and the packed decode weights against their own record
+    (`_write_record`), with a progress bar when `progress`: a large file
+    altered in place at its own size passes every other check.
     """
     try:
         marker = json.loads((folder / _MARKER_NAME).read_text())
@@ -393,7 +422,9 @@ def cache_problem(folder: Path, spec: ModelSpec, full: bool = False, progress: b
     files = marker.get("files")
     if not isinstance(files, dict) or not files:
         return "its marker records no file sizes and hashes (built by an older version)"
-    total = sum(r.get("size") or 0 for r in files.values()) if full else 0
+    int4 = folder / _INT4_NAME
+    total = sum(r.get("size") or 0 for r in files.values()) + (int4.stat().st_size if int4.is_file() else 0) \
+        if full else 0
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"checking {spec.name}",
               disable=not (full and progress)) as bar:
         for name, record in files.items():
@@ -406,6 +437,8 @@ def cache_problem(folder: Path, spec: ModelSpec, full: bool = False, progress: b
                 return f"{name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
             if (full or size <= _HASHED_ON_LOAD_BYTES) and _sha256_of(path, bar) != record.get("sha256"):
                 return f"{name} was altered after it was written"
+        if full and int4.is_file():
+            return _record_problem(int4, bar)
     return ""
 
 

@@ -102,6 +102,20 @@ def test_a_byte_flipped_in_large_cached_weights_is_a_problem_loads_cannot_see(ho
         "delete that folder; the next start rebuilds it from the packages")
 
 
+def test_a_byte_flipped_in_the_packed_decode_weights_is_named_by_their_own_record(home, capsys):
+    folder = models.cached_model_dir(_fake_spec(), home / "cache")
+    int4 = folder / models._INT4_NAME
+    int4.write_bytes(WEIGHTS)
+    assert _doctor(capsys)[0] == 0  # packed before records were kept: nothing to check it against
+    models._write_record(int4, models._record_path(int4))
+    assert _doctor(capsys)[0] == 0
+    flipped = bytearray(WEIGHTS)
+    flipped[7] ^= 1
+    int4.write_bytes(bytes(flipped))
+    code, lines, _ = _doctor(capsys)
+    assert code == 1 and f"{models._INT4_NAME} was altered after it was written" in _line(lines, "fake-model cache")
+
+
 def test_a_missing_cached_file_is_named(home, capsys):
     (models.cached_model_dir(_fake_spec(), home / "cache") / "tokenizer.json").unlink()
     code, lines, _ = _doctor(capsys)

@@ -426,3 +426,19 @@ def test_a_cached_model_altered_after_it_was_written_is_rebuilt_never_loaded(
         assert ensure_cached(spec, tmp_path, progress=False) == folder
     assert len(fake_dequantize) == 2 and (folder / "model.safetensors").read_bytes() == b"weights"
     assert "fails its check" in caplog.text and problem in caplog.text
+
+
+def test_packed_decode_weights_are_written_with_a_record_of_their_hash(tmp_path, monkeypatch):
+    import torch
+
+    from rag import quantize
+
+    monkeypatch.setattr(quantize, "convert_gguf", lambda gguf, progress: {"w": torch.arange(8)})
+    path = tmp_path / models._INT4_NAME
+    models._write_int4(tmp_path / "model.gguf", path, progress=False)
+    assert path.is_file() and models._record_path(path).is_file()
+    assert models._record_problem(path) == ""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert models._record_problem(path) == f"{models._INT4_NAME} was altered after it was written"

@@ -377,7 +377,8 @@ def acronyms(text: str) -> set[str]:
     >>> sorted(acronyms("The OECD's AI survey, says Mr Kim"))
     ['ai', 'oecd']
     """
-    return {t for token in _TOKEN.findall(text) if len(token) > 1 and token.isupper() for t in _word_terms(token)}
+    words = (re.sub(r"['’]s$", "", token) for token in _TOKEN.findall(_same_names(text)))  # "OECD's" is "OECD"
+    return {t for word in words if len(word) > 1 and word.isupper() for t in _word_terms(word)}
 
 
 def _country_terms() -> frozenset[str]:

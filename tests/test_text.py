@@ -51,3 +51,10 @@ def test_a_dotted_abbreviation_is_its_letters():
     assert set(terms("PhD holders")) == set(terms("Ph.D. holders"))
     assert "america" in terms("the U.S. economy") and "un" in terms("the U.N. said")
 
+
+
+def test_acronyms_are_read_through_a_possessive_and_name_aliases():
+    from rag.text import acronyms
+
+    assert acronyms("The OECD's AI survey, says Mr Kim") == {"oecd", "ai"}
+    assert "us" not in acronyms("in the US") and acronyms("the UN") == {"un"}

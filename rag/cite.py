@@ -140,6 +140,9 @@ class _Evidence:
         self.sentence_texts = [_sentence_texts(p) for p in passages]
         self.sentences = [[(set(terms(t)), numbers(t, spelled_ordinals=True)) for t in texts]
                           for texts in self.sentence_texts]
+        # Per passage: whether each sentence points back, and its names, for
+        # telling which sentences speak of one subject (`_runs`).
+        self.sentence_heads = [[(points_back(t), names(t)) for t in texts] for texts in self.sentence_texts]
 
 
 def _nearest_countries(text: str, figure: str) -> set[str]:
@@ -164,14 +167,15 @@ def _nearest_countries(text: str, figure: str) -> set[str]:
     return owners
 
 
-def _runs(texts: list[str], sentence_terms: list[set[str]], answer: set[str]) -> list[set[str]]:
+def _runs(heads: list[tuple[bool, set[str]]], sentence_terms: list[set[str]], answer: set[str]) -> list[set[str]]:
     """The terms of a passage's runs of sentences on one subject: a sentence
     joins the run before it when it points back ("In the same period, ...",
     "This ranks ...") or names nothing new but `answer` ("For every 100,000
-    people, ..."), and starts a run of its own otherwise."""
+    people, ..."), and starts a run of its own otherwise. `heads` holds each
+    sentence's (points back, names)."""
     runs: list[set[str]] = []
-    for text, found in zip(texts, sentence_terms):
-        if runs and (points_back(text) or names(text) <= runs[-1] | answer):
+    for (pointing, named), found in zip(heads, sentence_terms):
+        if runs and (pointing or named <= runs[-1] | answer):
             runs[-1] |= found
         else:
             runs.append(set(found))
@@ -195,6 +199,7 @@ class _ClaimCheck:
         self.numbers = numbers(claim.text)
         self.unsigned = {canonical_number(n) for n in self.numbers}  # as they appear among terms
         self.names = names(claim.text)
+        self._quotes: dict[int, tuple[int, int]] = {}
 
     def figures(self, i: int) -> set[str]:
         """The claim's figures that passage i states."""
@@ -206,7 +211,13 @@ class _ClaimCheck:
         return shared if shared and (not self.numbers or self.figures(i)) else set()
 
     def quote(self, i: int) -> tuple[int, int]:
-        return _quote_span(self.terms, self.unsigned | self.names, self.evidence.passages[i])
+        """The span of passage i the claim rests on (see `_quote_span`), found once."""
+        if i not in self._quotes:
+            self._quotes[i] = _quote_span(self.terms, self.unsigned | self.names, self.evidence.passages[i])
+        return self._quotes[i]
+
+    def quote_text(self, i: int) -> str:
+        return _text_of(self.evidence.passages[i], self.quote(i))
 
     def binding_figures(self) -> set[str]:
         """The claim's figures that say something of a country: not years,
@@ -255,7 +266,7 @@ class _ClaimCheck:
         figures = self.binding_figures()
         owners: set[str] = set()
         for i in cited:
-            quote = _text_of(self.evidence.passages[i], self.quote(i))
+            quote = self.quote_text(i)
             stated = numbers(quote)
             owners.update(*(_nearest_countries(quote, n) for n in figures if number_in(n, stated)))
         return owners
@@ -320,7 +331,7 @@ class _ClaimCheck:
                   | {canonical_number(f) for f in ev.question.given_figures}) & self.terms
         if not answer or not givens or ev.question.asks_who_wrote:
             return []
-        runs = [run for i in cited for run in _runs(ev.sentence_texts[i], [t for t, _ in ev.sentences[i]], answer)]
+        runs = [run for i in cited for run in _runs(ev.sentence_heads[i], [t for t, _ in ev.sentences[i]], answer)]
         return sorted(g for g in givens if any(g in run for run in runs) and not any(g in run and run & answer
                                                                                     for run in runs))
 
@@ -338,7 +349,7 @@ class _ClaimCheck:
         missing = sorted(n for n in self.numbers - set().union(*(self.figures(i) for i in cited))
                          if not (n in ev.question.given_figures
                                  and any(canonical_number(n) in ev.doc_terms[d] for d in cited_docs)))
-        quoted = set().union(*(terms(_text_of(ev.passages[i], self.quote(i))) for i in cited))
+        quoted = set().union(*(terms(self.quote_text(i)) for i in cited))
         for name in sorted(self.names - backed_terms - ev.common):
             if name in ev.question.term_set:
                 # The question's own subject may go unnamed in the passage:
@@ -364,7 +375,7 @@ class _ClaimCheck:
         missing += [f"{year} with {'/'.join(sorted(self.binding_figures()))}" for year in self.swapped_years(cited)]
         missing += [f"{given} apart from the answer" for given in self.unbound_givens(cited)]
         missing += sorted((self.terms & _JUDGEMENTS) - backed_terms)
-        if all(_only_orders(_text_of(ev.passages[i], self.quote(i))) for i in cited):
+        if all(_only_orders(self.quote_text(i)) for i in cited):
             missing.append("an order to the reader, not a statement")
         covered = set().union(*(self.shares(i) for i in cited))
         if len(covered) < MIN_TERM_COVERAGE * len(self.terms):

@@ -307,16 +307,35 @@ def _write_int4(gguf: Path, path: Path, progress: bool) -> None:
     logger.info("packed %d 4-bit matrices in %.1f s", len(tensors) // 2, time.perf_counter() - start)
 
 
+def _file_record(path: Path) -> dict[str, Any]:
+    """What is recorded of a cached file when it is written: its size and sha256."""
+    return {"size": path.stat().st_size, "sha256": _sha256_of(path)}
+
+
+def _file_problem(path: Path, record: dict[str, Any], hash_it: bool, bar: tqdm | None = None) -> str:
+    """Why `path` differs from its `_file_record` ("" when it does not): missing,
+    another size, or (when `hash_it`) other bytes."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{path.name} is missing"
+    if size != record.get("size"):
+        return f"{path.name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
+    if hash_it and _sha256_of(path, bar) != record.get("sha256"):
+        return f"{path.name} was altered after it was written"
+    return ""
+
+
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256.json")
 
 
 def _write_record(path: Path, record: Path) -> None:
-    """Record `path`'s size and sha256 in `record`, for `rag doctor` to hash it
+    """Write `path`'s `_file_record` to `record`, for `rag doctor` to hash it
     again: the packed decode weights are rebuilt on their own, after the
     cache's marker was written, so the marker cannot hold them."""
     partial = record.with_name(record.name + ".partial")
-    partial.write_text(json.dumps({"size": path.stat().st_size, "sha256": _sha256_of(path)}) + "\n")
+    partial.write_text(json.dumps(_file_record(path)) + "\n")
     os.replace(partial, record)
 
 
@@ -325,12 +344,9 @@ def _record_problem(path: Path, bar: tqdm | None = None) -> str:
     has none: packed before records were kept)."""
     try:
         record = json.loads(_record_path(path).read_text())
-        size = path.stat().st_size
     except (OSError, ValueError):
         return ""
-    if not isinstance(record, dict) or size != record.get("size") or _sha256_of(path, bar) != record.get("sha256"):
-        return f"{path.name} was altered after it was written"
-    return ""
+    return _file_problem(path, record, True, bar) if isinstance(record, dict) else ""
 
 
 def _sha256_of(path: Path, bar: tqdm | None = None) -> str:
@@ -388,7 +404,7 @@ def _write_marker(folder: Path, spec: ModelSpec) -> None:
     decode weights aside: they carry their own check, see load_int4_weights)."""
     import transformers
 
-    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256_of(p)}
+    files = {p.name: _file_record(p)
              for p in sorted(folder.iterdir())
              if p.is_file() and p.name not in (_MARKER_NAME, _INT4_NAME, _record_path(Path(_INT4_NAME)).name)}
     marker = {
@@ -428,15 +444,10 @@ def cache_problem(folder: Path, spec: ModelSpec, full: bool = False, progress: b
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"checking {spec.name}",
               disable=not (full and progress)) as bar:
         for name, record in files.items():
-            path = folder / name
-            try:
-                size = path.stat().st_size
-            except OSError:
-                return f"{name} is missing"
-            if size != record.get("size"):
-                return f"{name} has {size:,} bytes, not the {record.get('size'):,} it was written with"
-            if (full or size <= _HASHED_ON_LOAD_BYTES) and _sha256_of(path, bar) != record.get("sha256"):
-                return f"{name} was altered after it was written"
+            problem = _file_problem(folder / name, record, full or record.get("size", 0) <= _HASHED_ON_LOAD_BYTES,
+                                    bar)
+            if problem:
+                return problem
         if full and int4.is_file():
             return _record_problem(int4, bar)
     return ""

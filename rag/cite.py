@@ -425,6 +425,21 @@ def _back(claim: _Claim, evidence: _Evidence, notes: list[str]) -> tuple[_ClaimC
     return check, cited, problems
 
 
+def with_markers(text: str, markers: tuple[int, ...] | list[int]) -> str:
+    """A sentence with its markers before its full stop.
+
+    >>> with_markers("Japan led", [1, 2]), with_markers('He said "no."', [3])
+    ('Japan led [1][2].', 'He said "no." [3]')
+    """
+    tags = "".join(f"[{m}]" for m in markers)
+    if not tags:
+        return text
+    if len(text) > 1 and text[-1] in "\"”’'" and text[-2] in ".!?,":
+        return f"{text} {tags}"  # after a closing quote: … corporations.” [1]
+    body, stop = (text[:-1], text[-1]) if text[-1] in ".!?。" else (text, ".")
+    return f"{body} {tags}{stop}"
+
+
 # Words after which a year bounds a period rather than dating what is said:
 # "the first Kazakh player to win since 2018" says nothing won in 2018.
 _BOUNDING = re.compile(r"\b(?:since|before|after|until|till|prior to)\s+$", re.IGNORECASE)
@@ -567,11 +582,6 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
                                           start=start, end=end, chunk_id=chunk.chunk_id))
             if marker_of[key] not in markers:
                 markers.append(marker_of[key])
-        tags = "".join(f"[{m}]" for m in markers)
-        if len(text) > 1 and text[-1] in "\"”’'" and text[-2] in ".!?,":
-            out_sentences.append(f"{text} {tags}")  # after a closing quote: … corporations.” [1]
-            continue
-        body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
-        out_sentences.append(f"{body} {tags}{stop}")
+        out_sentences.append(with_markers(text, markers))
     return Answer(question=question.text, text=" ".join(out_sentences), refused=False, citations=tuple(citations),
                   passages=tuple(passages), notes=tuple(notes), draft=draft)

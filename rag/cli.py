@@ -20,6 +20,8 @@ from .types import Answer
 
 def _print_answer(answer: Answer) -> None:
     print(answer.text)
+    if answer.asked:
+        print(f"(read in English as: {answer.asked})")
     if answer.refused:
         if answer.passages:
             print("\nClosest passages:")

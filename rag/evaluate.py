@@ -187,6 +187,7 @@ class Result:
     cited_docs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     draft: str = ""  # the model's text before checking
+    asked: str = ""  # the question's English translation, when it was asked in another language
 
 
 def _gold_rank(gold: Gold, ranked_chunks: list[Any]) -> int | None:
@@ -204,7 +205,7 @@ def score(item: Item, answer: Any, ranked_chunks: list[Any]) -> Result:
     result = Result(id=item.id, kind=item.kind, question=item.question, refused=answer.refused,
                     answer=answer.text, seconds=answer.timings.get("total", 0.0), correct=False,
                     cited_docs=sorted({c.doc_id for c in answer.citations}), notes=list(answer.notes),
-                    draft=answer.draft)
+                    draft=answer.draft, asked=answer.asked)
     if item.kind == "refuse":
         result.correct = answer.refused
     else:
@@ -292,7 +293,7 @@ def run_eval(items: list[Item], assistant: Any, progress: bool = False, gold_evi
     results = []
     for item in tqdm(items, desc="eval", unit="question", disable=not progress):
         answer = gold_evidence_answer(item, assistant) if gold_evidence else assistant.ask(item.question)
-        ranked = [p.chunk for p in retriever.retrieve(item.question, RANK_DEPTH)]
+        ranked = [p.chunk for p in retriever.retrieve(assistant.read(item.question), RANK_DEPTH)]
         results.append(score(item, answer, ranked))
     return results
 
@@ -301,7 +302,9 @@ class ReplayGenerator:
     """Writes the drafts a stored report recorded, question by question, so a
     change to the checks after the model (`cite.py`) is measured in seconds
     without the model. Valid only while the prompt is unchanged: the drafts
-    are what the model wrote for the prompts of that run."""
+    are what the model wrote for the prompts of that run. A question asked in
+    another language gets the English translation the run recorded; the
+    checked answer is not translated again, so its replay stays English."""
 
     name = "replay"
 
@@ -310,12 +313,21 @@ class ReplayGenerator:
             results = json.loads(Path(report).read_text(encoding="utf-8"))["results"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BadInput(f"{report} is not an eval report to replay ({exc})") from None
-        self.drafts = {r["question"]: r["draft"] for r in results}
+        self.drafts = {r.get("asked") or r["question"]: r["draft"] for r in results}
+        self.english = {r["question"]: r["asked"] for r in results if r.get("asked")}
 
     def load(self) -> None:
         pass
 
     def stream(self, messages: list[dict[str, str]], stop: Any = None) -> Any:
+        from .prompts import TRANSLATE_QUESTION_SYSTEM
+
+        if messages[0]["content"] == TRANSLATE_QUESTION_SYSTEM:
+            yield self.english.get(messages[-1]["content"], "")
+            return
+        if len(messages) == 2 and "Question: " not in messages[-1]["content"]:
+            yield messages[-1]["content"]  # an answer to translate: kept as it is
+            return
         question = messages[-1]["content"].rsplit("Question: ", 1)[-1].strip()
         if question not in self.drafts:
             raise BadInput(f"the replayed report has no draft for {question!r}")

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from collections.abc import Iterator
 
@@ -30,6 +31,7 @@ from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
 from .prompts import answer_messages, refusal_text
 from .question import Question, read_question
 from .retrieve import Retriever
+from .translate import answer_in_language, asked_in_english, question_to_english
 from .types import Answer, Article, Passage
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,11 @@ class Assistant:
         self._store = IndexStore(self.settings.index_dir, self.settings.vector_store)
         self._retriever: Retriever | None = None
         self._index_lock = threading.Lock()
+        # English translations of questions asked in another language: the
+        # app and `rag serve` retrieve first and answer after, and both need
+        # the same reading without paying for the translation twice.
+        self._english: OrderedDict[str, str] = OrderedDict()
+        self._english_lock = threading.Lock()
 
     # --- the index -------------------------------------------------------------
 
@@ -173,7 +180,25 @@ class Assistant:
 
     def retrieve(self, question: str) -> list[Passage]:
         """The passages the model would see for `question`, best first."""
-        return self._ready_retriever().retrieve(self._check_question(question), self.settings.top_k)
+        return self._ready_retriever().retrieve(self.read(self._check_question(question)), self.settings.top_k)
+
+    def read(self, question: str | Question) -> Question:
+        """What every stage reads for `question`: its record when it is in
+        English (or translation is off), else the record of its English
+        translation, with the years and figures of the user's own words
+        (translate.py). A translation is made once per question text."""
+        asked = question if isinstance(question, Question) else read_question(question)
+        if not asked.language or not self.settings.translate_questions:
+            return asked
+        with self._english_lock:
+            english = self._english.get(asked.text)
+        if english is None:
+            english = question_to_english(asked.text, self.generator)
+            with self._english_lock:
+                self._english[asked.text] = english
+                while len(self._english) > _TRANSLATIONS_KEPT:
+                    self._english.popitem(last=False)
+        return asked_in_english(asked, english) if english else asked
 
     def _off_topic(self, retriever: Retriever, question: Question, passages: list[Passage]) -> str:
         """Why the passages cannot be about the question, or "" when they may be.
@@ -210,21 +235,28 @@ class Assistant:
         question = self._check_question(question)
         retriever = self._ready_retriever()
         started = time.perf_counter()
-        asked = read_question(question)  # read once; every stage gets the record
+        original = read_question(question)
+        language = self._language(original, language)
+        asked = self.read(original)  # read once (in English); every stage gets this record
+        timings = {"translate_question": time.perf_counter() - started} if asked is not original else {}
         if passages is None:
             passages = retriever.retrieve(asked, self.settings.top_k)
-        timings = {"retrieve": time.perf_counter() - started}
+        timings["retrieve"] = time.perf_counter() - started - timings.get("translate_question", 0.0)
+        english = asked.text if asked is not original else ""
         off_topic = self._off_topic(retriever, asked, passages)
         if off_topic:
             timings["generate"] = 0.0
             timings["total"] = time.perf_counter() - started
-            yield Answer(question=question, text=refusal_text(self._language(asked, language)), refused=True,
-                         passages=tuple(passages), timings=timings, model=self.settings.model, notes=(off_topic,))
+            yield Answer(question=question, text=refusal_text(language), refused=True,
+                         passages=tuple(passages), timings=timings, model=self.settings.model,
+                         notes=(off_topic,), asked=english)
             return
         texts = evidence_texts(asked, passages, retriever.term_weight, self.settings.evidence_chars)
         evidence = [(p.title, text) for p, text in zip(passages, texts)]
-        language = self._language(asked, language)
-        messages = answer_messages(question, evidence, language)
+        # With translation on, the model writes English and translate.py puts
+        # the checked answer into the reader's language afterwards.
+        translated = self.settings.translate_questions and bool(language)
+        messages = answer_messages(asked.text, evidence, "" if translated else language)
         pieces: list[str] = []
         generate_started = time.perf_counter()
         for piece in self.generator.stream(messages, stop=stop):
@@ -241,9 +273,16 @@ class Assistant:
             ends = [m.end() for m in re.finditer(r"[.!?…](?:\s*\[[^\]]*\])*", draft)]
             draft = draft[:ends[-1]] if ends else ""
         answer = check_answer(asked, draft, passages, retriever.article_terms, retriever.common_terms, language)
+        notes = answer.notes + (("stopped by the user",) if stopped else ())
+        if translated and not answer.refused and not stopped:
+            translate_started = time.perf_counter()
+            text, kept_english = answer_in_language(answer.text, language, self.generator, retriever.ordinary_words)
+            answer = dataclasses.replace(answer, text=text)
+            notes += tuple(kept_english)
+            timings["translate_answer"] = time.perf_counter() - translate_started
         timings["total"] = time.perf_counter() - started
-        yield dataclasses.replace(answer, timings=timings, model=self.generator.name,
-                                  notes=answer.notes + (("stopped by the user",) if stopped else ()))
+        yield dataclasses.replace(answer, question=question, timings=timings, model=self.generator.name, notes=notes,
+                                  asked=english)
 
     def _language(self, asked: Question, language: str | None) -> str:
         """The answer's language: `language`, else the setting, else the
@@ -275,6 +314,9 @@ def _kept_note(kept: set[str]) -> str:
     return (f"; kept {len(kept)} indexed article(s) as they were, since their file can no longer be read "
             f"({', '.join(sorted(kept))}) — fix or delete the file")
 
+
+# Translations of recent questions kept per Assistant (see Assistant.read).
+_TRANSLATIONS_KEPT = 256
 
 _default: Assistant | None = None
 _default_lock = threading.Lock()

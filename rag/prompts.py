@@ -29,8 +29,26 @@ ANSWER_SYSTEM = (
 ANSWER_USER = "Passages:\n{passages}\n\nQuestion: {question}"
 # A question in another language (question.Question.language) is answered in
 # it, with names as the passages spell them: the citation checks find them in
-# the English quote that way, and the reader finds them in the article.
+# the English quote that way, and the reader finds them in the article. Used
+# only when `translate_questions` is off (see translate.py).
 ANSWER_LANGUAGE = " Write the answer in {language}, but write names as the passages spell them."
+
+# A question in another language is put into English before anything else
+# reads it (translate.py). The worked example is about nothing in any corpus;
+# it shows the form wanted (a question, figures in digits, "10만" as 100,000).
+TRANSLATE_QUESTION_SYSTEM = (
+    "Translate the user's question into English. Keep every name, number and unit. "
+    "Write Korean names of people in their usual English spelling. Reply with the English question only."
+)
+TRANSLATE_QUESTION_EXAMPLE = ("2020년 부산의 인구 10만 명당 병원 수는 몇 개였나요?",
+                              "How many hospitals per 100,000 people did Busan have in 2020?")
+# A checked English answer is put into the reader's language sentence by
+# sentence, without its markers; translate.py keeps a translation only where
+# its sentence's figures and names survive.
+TRANSLATE_ANSWER_SYSTEM = (
+    "Translate the user's sentence into {language}. Keep every number exactly as written, and write the names "
+    "of people, organisations and places in Latin letters as written. Reply with the translation only."
+)
 
 # One passage line in the prompt: its number, article title and text.
 PASSAGE_LINE = "[{number}] ({title}) {text}"
@@ -87,4 +105,23 @@ def answer_messages(question: str, passages: list[tuple[str, str]], language: st
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},
+    ]
+
+
+def translate_question_messages(question: str) -> list[dict[str, str]]:
+    """Chat messages asking for `question` in English."""
+    example_question, example_english = TRANSLATE_QUESTION_EXAMPLE
+    return [
+        {"role": "system", "content": TRANSLATE_QUESTION_SYSTEM},
+        {"role": "user", "content": example_question},
+        {"role": "assistant", "content": example_english},
+        {"role": "user", "content": question},
+    ]
+
+
+def translate_answer_messages(answer: str, language: str) -> list[dict[str, str]]:
+    """Chat messages asking for `answer` (text with [n] markers) in `language`."""
+    return [
+        {"role": "system", "content": TRANSLATE_ANSWER_SYSTEM.format(language=language)},
+        {"role": "user", "content": answer},
     ]

@@ -21,6 +21,7 @@ from .embed import TextEmbedder
 from .index import ChunkIndex
 from .question import Question, as_question
 from .text import main_scripts, points_back, script_of, terms
+from .translate import ordinary_words
 from .types import Chunk, Passage
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class Retriever:
         # corpus's subject, which pins no claim to a passage (see cite.py).
         self.common_terms = frozenset(t for t, n in self._document_frequency.items()
                                       if n >= 2 and n >= len(chunk_terms) / 2)
+        # Words the articles write in lower case: a translated answer may
+        # translate them, not the names (see translate.ordinary_words).
+        self.ordinary_words = ordinary_words(c.text for c in index.chunks)
         # Every term of each article, with its title, publisher and author:
         # what an article names anywhere (see cite.check_answer).
         found: dict[str, set[str]] = {}

@@ -30,8 +30,9 @@ _ABBREVIATIONS = frozenset(
     "ph.d e.g i.e a.m p.m jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 # A sentence ends at . ! ? or … plus any closing quotes/brackets, when
-# whitespace and then an opening character follow.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[A-Z0-9◇▲])")
+# whitespace and then an opening character follow: a capital, or a letter of
+# a script without capitals (Hangul, kana, CJK), as in a translated answer.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[A-Z0-9◇▲\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7a3])")
 _LAST_WORD = re.compile(r"([\w.]+)$")
 _LINE = re.compile(r"[^\n]+")
 
@@ -281,12 +282,14 @@ def foreign_country(token: str) -> str | None:
 
 
 # Figures written with East Asian myriad units: "1만" is 10,000, "72억 6천만"
-# is 7,260,000,000. They are rewritten in digits before reading, so they
-# compare with an English article's "10,000".
-_MYRIAD_UNITS = {"천": 10**3, "千": 10**3, "만": 10**4, "万": 10**4, "萬": 10**4, "억": 10**8, "亿": 10**8,
-                 "億": 10**8, "조": 10**12, "兆": 10**12}
-_MYRIAD = re.compile(r"(?:\d[\d,]*(?:\.\d+)?\s?[천千만万萬억亿億조兆]+\s?)+")
-_MYRIAD_PART = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?([천千만万萬억亿億조兆]+)")
+# is 7,260,000,000, "1만 2,800" and "1만 2천 8백" are 12,800. They are
+# rewritten in digits before reading, so they compare with an English
+# article's "10,000".
+_MYRIAD_UNITS = {"백": 10**2, "百": 10**2, "천": 10**3, "千": 10**3, "만": 10**4, "万": 10**4, "萬": 10**4,
+                 "억": 10**8, "亿": 10**8, "億": 10**8, "조": 10**12, "兆": 10**12}
+_UNIT_CHARS = "".join(_MYRIAD_UNITS)
+_MYRIAD = re.compile(rf"(?:\d[\d,]*(?:\.\d+)?\s?[{_UNIT_CHARS}]+\s?)+(\d[\d,]*(?![\d.,%]|\s?[년年]))?")
+_MYRIAD_PART = re.compile(rf"(\d[\d,]*(?:\.\d+)?)\s?([{_UNIT_CHARS}]+)")
 
 
 def _plain_figures(text: str) -> str:
@@ -295,14 +298,19 @@ def _plain_figures(text: str) -> str:
         return text
 
     def plain(match: re.Match) -> str:
-        total = Decimal(0)
+        total, smallest = Decimal(0), None
         for digits, units in _MYRIAD_PART.findall(match.group()):
             value = Decimal(digits.replace(",", ""))
+            scale = 1
             for unit in units:  # "7천만" is 7 x 1,000 x 10,000
-                value *= _MYRIAD_UNITS[unit]
-            total += value
-        trailing = " " if match.group().endswith(" ") else ""
-        return format(total.normalize(), "f") + trailing
+                scale *= _MYRIAD_UNITS[unit]
+            total += value * scale
+            smallest = scale if smallest is None else min(smallest, scale)
+        rest = match.group(1) or ""
+        if rest and smallest is not None and Decimal(rest.replace(",", "")) < smallest:
+            return format((total + Decimal(rest.replace(",", ""))).normalize(), "f")  # "1만 2,800"
+        trailing = " " if match.group()[:len(match.group()) - len(rest)].endswith(" ") else ""
+        return format(total.normalize(), "f") + trailing + rest
 
     return _MYRIAD.sub(plain, text)
 

@@ -80,6 +80,9 @@ class Answer:
     # Why the answer was refused or what was removed; for people and the eval.
     notes: tuple[str, ...] = ()
     draft: str = ""  # the model's text before checking; "" when the model was not asked
+    # The question as the stages read it, when not as asked: the English
+    # translation of a question in another language (translate.py); else "".
+    asked: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

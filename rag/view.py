@@ -204,6 +204,8 @@ def render_turn(turn: Turn, index: int, shelf: ArticleShelf) -> str:
     if turn.asked and turn.asked != turn.question:
         parts.append(f'<div class="rewritten">Asked as: “{_e(turn.asked)}”</div>')
     answer = turn.answer
+    if answer is not None and answer.asked:  # a question in another language, answered as its translation
+        parts.append(f'<div class="rewritten">Read in English as: “{_e(answer.asked)}”</div>')
     numbered = list(enumerate(turn.passages, start=1))
     if turn.error:
         parts.append(f'<div class="msg bot error" role="alert">{_e(turn.error)}</div>')

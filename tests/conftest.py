@@ -47,20 +47,38 @@ class HashEmbedder:
 
 
 class FakeGenerator:
-    """Replies with a fixed draft, in a few pieces, and records what it saw."""
+    """Replies with a fixed draft, in a few pieces, and records what it saw.
+
+    `replies` maps a last message's text to another reply (a translation,
+    say); a request to translate that it lacks is answered as a model that
+    cannot: the question with no English, the answer unchanged.
+    """
 
     name = "fake-generator"
 
-    def __init__(self, draft: str) -> None:
+    def __init__(self, draft: str, replies: dict[str, str] | None = None) -> None:
         self.draft = draft
+        self.replies = dict(replies or {})
         self.messages: list[list[dict[str, str]]] = []
 
     def load(self) -> None:
         pass
 
+    def _reply(self, messages) -> str:
+        from rag.prompts import TRANSLATE_QUESTION_SYSTEM
+
+        last = messages[-1]["content"]
+        if last in self.replies:
+            return self.replies[last]
+        if messages[0]["content"] == TRANSLATE_QUESTION_SYSTEM:
+            return last
+        if "Question: " not in last:  # an answer to translate
+            return last
+        return self.draft
+
     def stream(self, messages, stop: threading.Event | None = None):
         self.messages.append(messages)
-        words = self.draft.split(" ")
+        words = self._reply(messages).split(" ")
         for i, word in enumerate(words):
             yield word + (" " if i < len(words) - 1 else "")
 

@@ -17,7 +17,10 @@ from rag.evaluate import Item, in_language, missing_facts
 from rag.followup import rewrite
 from rag.prompts import answer_messages
 from rag.question import read_question
+from rag.prompts import TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SYSTEM
 from rag.text import foreign_country, numbers, script_language, terms
+from rag.translate import (answer_in_language, asked_in_english, kept_in_translation, ordinary_words,
+                           question_to_english)
 
 from .conftest import FakeGenerator, HashEmbedder
 from .test_cite import _assert_quotes_exact, _passages
@@ -97,10 +100,12 @@ def test_korean_follow_ups_swap_a_year_or_a_country():
     assert rewrite("삼성전자의 AI 인재 채용 계획은 무엇인가요?", previous) == "삼성전자의 AI 인재 채용 계획은 무엇인가요?"
 
 
-def test_a_korean_question_is_searched_with_the_multilingual_model_and_answered_in_korean(settings, tmp_path):
+def test_without_translation_a_korean_question_is_searched_with_the_multilingual_model_and_drafted_in_korean(
+        settings, tmp_path):
     multilingual = FakeMultilingual()
     generator = FakeGenerator("2023년 일본의 인구 1만 명당 AI 인재 순유입은 +0.54였습니다 [1].")
-    settings = dataclasses.replace(settings, cache_dir=tmp_path / "cache" / "models", crosslingual_min_dense_score=0.0)
+    settings = dataclasses.replace(settings, cache_dir=tmp_path / "cache" / "models", crosslingual_min_dense_score=0.0,
+                                   translate_questions=False)
     assistant = Assistant(settings, embedder=HashEmbedder(), generator=generator, multilingual=multilingual)
     answer = assistant.ask(JAPAN_2023)
     assert multilingual.queries == [JAPAN_2023]
@@ -135,3 +140,92 @@ def test_eval_items_in_another_language_take_its_questions_and_fact_aliases(tmp_
     (korean,) = in_language(items, folder)
     assert korean.question == "인도는?" and korean.facts == (("India", "인도"),)
     assert not missing_facts(korean, "인도입니다 [1]") and not missing_facts(korean, "India [1]")
+
+
+# --- translation (rag/translate.py) -----------------------------------------
+
+JAPAN_2023_EN = "What net AI talent inflow did Japan record in 2023 in the OECD survey?"
+JAPAN_DRAFT = "Japan recorded a net AI talent inflow of +0.54 in 2023 [1]."
+
+
+def _translating_assistant(settings, tmp_path, replies, draft=JAPAN_DRAFT):
+    multilingual = FakeMultilingual()
+    generator = FakeGenerator(draft, replies)
+    settings = dataclasses.replace(settings, cache_dir=tmp_path / "cache" / "models")
+    return Assistant(settings, embedder=HashEmbedder(), generator=generator, multilingual=multilingual), generator
+
+
+def test_a_korean_question_is_answered_as_its_english_translation_and_the_checked_answer_put_into_korean(
+        settings, tmp_path):
+    korean = "2023년 일본은 AI 인재 +0.54명 순유입을 기록했습니다."
+    assistant, generator = _translating_assistant(settings, tmp_path, {JAPAN_2023: JAPAN_2023_EN,
+                                                                       JAPAN_DRAFT.replace(" [1]", ""): korean})
+    answer = assistant.ask(JAPAN_2023)
+    system_prompts = [m[0]["content"] for m in generator.messages]
+    assert system_prompts[0] == TRANSLATE_QUESTION_SYSTEM
+    assert system_prompts[-1] == TRANSLATE_ANSWER_SYSTEM.format(language="Korean")
+    assert f"Question: {JAPAN_2023_EN}" in generator.messages[1][-1]["content"]  # the model answers in English
+    assert "Korean" not in generator.messages[1][0]["content"]
+    assert assistant._multilingual.queries == []  # searched as English
+    assert not answer.refused and answer.text == "2023년 일본은 AI 인재 +0.54명 순유입을 기록했습니다 [1]."
+    assert "+0.54" in answer.citations[0].quote
+    assert answer.question == JAPAN_2023 and answer.asked == JAPAN_2023_EN
+    assert set(answer.timings) >= {"translate_question", "translate_answer"}
+
+
+def test_a_question_is_translated_once_for_its_sources_and_its_answer(settings, tmp_path):
+    assistant, generator = _translating_assistant(settings, tmp_path, {JAPAN_2023: JAPAN_2023_EN})
+    passages = assistant.retrieve(JAPAN_2023)
+    assistant.stream(JAPAN_2023, passages=passages)
+    list(assistant.stream(JAPAN_2023, passages=passages))
+    translations = [m for m in generator.messages if m[0]["content"] == TRANSLATE_QUESTION_SYSTEM]
+    assert len(translations) == 1
+
+
+def test_each_sentence_is_translated_alone_and_one_that_changes_a_figure_or_drops_a_name_stays_english():
+    draft = "Japan recorded a net AI talent inflow of +0.54 in 2023 [1]. Ha Jung-woo said so [1][2]."
+    first, second = "Japan recorded a net AI talent inflow of +0.54 in 2023.", "Ha Jung-woo said so."
+    wrong = {first: "2023년 일본은 AI 인재 -0.54명 순유입을 기록했습니다.", second: "하정우가 그렇게 말했습니다."}
+    text, notes = answer_in_language(draft, "Korean", FakeGenerator("", wrong))
+    assert text == draft  # "+0.54" became "-0.54", and Ha Jung-woo lost his name
+    assert len(notes) == 2 and "figures" in notes[0] and "names" in notes[1]
+    right = {first: "2023년 일본은 AI 인재 +0.54명 순유입을 기록했습니다.", second: "Ha Jung-woo가 그렇게 말했습니다."}
+    assert answer_in_language(draft, "Korean", FakeGenerator("", right)) == (
+        "2023년 일본은 AI 인재 +0.54명 순유입을 기록했습니다 [1]. Ha Jung-woo가 그렇게 말했습니다 [1][2].", [])
+
+
+def test_a_name_made_of_ordinary_words_may_be_translated_a_proper_one_may_not():
+    sentence = "The Ministry of Employment and Labor met Stanford."
+    ordinary = ordinary_words(["New employment fell, said the labor ministry (hai.stanford.edu).",
+                               "Stanford University agreed."])
+    assert "employ" in ordinary and "stanford" not in ordinary  # a web address is no word
+    assert kept_in_translation(sentence, "고용노동부가 Stanford를 만났다.", ordinary) == []
+    assert kept_in_translation(sentence, "고용노동부가 스탠퍼드를 만났다.", ordinary) == ["names ['stanford'] are missing"]
+
+
+@pytest.mark.parametrize("english, translated, problems", [
+    ("Korea ranked ninth [1].", "한국은 9위였습니다 [1].", 0),  # an ordinal spelled out and in digits
+    ("It was 81.9% [1].", "81.9퍼센트였습니다 [1].", 0),
+    ("Japan recorded +0.54 per 10,000 people.", "일본은 인구 1만 명당 +0.54를 기록했다.", 0),
+    ("Korea's index fell to -0.30.", "한국의 지수는 0.30으로 떨어졌다.", 1),  # the sign is the fact
+    ("Japan recorded +0.54.", "한국은 +0.54를 기록했다.", 1),  # another country
+    ("Samsung hired 100 people.", "삼성은 1000명을 채용했다.", 2),  # a figure changed, a Latin name dropped
+    ("It costs $3.87 billion.", "38억 7천만 달러가 든다.", 0),  # a scale word or myriad units
+    ("It costs $585 million.", "585억 달러가 든다.", 1),  # 58.5 billion
+    ("They hire 12,800 people in February.", "2월에 1만 2,800명을 채용한다.", 0),  # months named or numbered
+    ("They hire in March.", "2월에 채용한다.", 1),
+])
+def test_a_translated_sentence_keeps_figures_signs_and_names(english, translated, problems):
+    assert len(kept_in_translation(english, translated)) == problems
+
+
+def test_the_translation_is_one_english_line_or_nothing():
+    assert question_to_english("질문", FakeGenerator("", {"질문": "Who won?\nNote: I translated it."})) == "Who won?"
+    assert question_to_english("질문", FakeGenerator("", {"질문": "질문입니다"})) == ""  # not English
+
+
+def test_years_and_figures_come_from_the_users_words_not_the_translation():
+    asked = read_question("지난해 한국을 떠난 AI 인재는 인구 10만 명당 몇 명이었나요?")
+    english = asked_in_english(asked, "How many AI professionals per 10,000 people left Korea in 2020?")
+    assert english.years == frozenset() and english.figures == frozenset({"100000"})  # "2020" was invented
+    assert english.language == "" and "korea" in english.terms

@@ -164,10 +164,11 @@ def test_a_korean_question_about_english_articles_reaches_the_model_and_is_answe
 
     # The fake multilingual model's cosines are not e5's: its floor is off.
     gated = dataclasses.replace(gated, cache_dir=tmp_path / "cache" / "models", crosslingual_min_dense_score=0.0)
-    assistant = Assistant(gated, embedder=HashEmbedder(), generator=FakeGenerator(DRAFT),
+    korean = "일본의 2023년 AI 인재 순유입은 얼마였나요?"
+    assistant = Assistant(gated, embedder=HashEmbedder(), generator=FakeGenerator(DRAFT, {korean: JAPAN}),
                           multilingual=FakeMultilingual())
-    answer = assistant.ask("일본의 2023년 AI 인재 순유입은 얼마였나요?")
-    assert "Korean" in assistant._generator.messages[0][0]["content"]
+    answer = assistant.ask(korean)
+    assert answer.asked == JAPAN  # translated, then answered as an English question
     assert not answer.refused and answer.citations[0].doc_id == JAPAN_DOC
 
 

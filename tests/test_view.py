@@ -65,3 +65,13 @@ def test_quote_context_comes_from_the_article_file(tmp_path):
 
 def test_empty_chat_has_a_welcome(tmp_path):
     assert "Ask a question" in render_chat([], ArticleShelf(tmp_path, 1000))
+
+
+def test_a_translated_question_shows_the_english_it_was_answered_as(tmp_path):
+    answer = Answer("일본은?", "일본은 +0.54를 기록했습니다 [1].", False, citations=(citation("Japan recorded +0.54."),),
+                    passages=(passage(),), model="m", asked="What did <Japan> record?")
+    page = render_chat([Turn("일본은?", "일본은?", answer=answer)], ArticleShelf(tmp_path, 1000))
+    assert "Read in English as: “What did &lt;Japan&gt; record?”" in page
+    plain = Answer("q", "Japan recorded +0.54 [1].", False, citations=(citation("Japan recorded +0.54."),),
+                   passages=(passage(),), model="m")
+    assert "Read in English as" not in render_chat([Turn("q", "q", answer=plain)], ArticleShelf(tmp_path, 1000))

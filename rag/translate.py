@@ -7,7 +7,7 @@ English question; the checked English answer is then put into the reader's
 language, sentence by sentence, and a sentence is kept only where its figures
 and names survive the translation (else the English sentence stays).
 On the Korean dev questions this found the gold chunk for 91% of them against
-81% with the multilingual embedder, and answered 43.5% right against 29.0%
+81% with the multilingual embedder, and answered 46.8% right against 29.0%
 when the model read the Korean question itself (see the README).
 
 A small model's translation drops or invents figures ("지난해" became "in

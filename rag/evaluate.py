@@ -320,13 +320,14 @@ class ReplayGenerator:
         pass
 
     def stream(self, messages: list[dict[str, str]], stop: Any = None) -> Any:
-        from .prompts import TRANSLATE_QUESTION_SYSTEM
+        from .prompts import request_kind
 
-        if messages[0]["content"] == TRANSLATE_QUESTION_SYSTEM:
+        kind = request_kind(messages)
+        if kind == "translate_question":
             yield self.english.get(messages[-1]["content"], "")
             return
-        if len(messages) == 2 and "Question: " not in messages[-1]["content"]:
-            yield messages[-1]["content"]  # an answer to translate: kept as it is
+        if kind == "translate_answer":
+            yield messages[-1]["content"]  # an answer sentence to translate: kept as it is
             return
         question = messages[-1]["content"].rsplit("Question: ", 1)[-1].strip()
         if question not in self.drafts:

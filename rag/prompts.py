@@ -119,9 +119,24 @@ def translate_question_messages(question: str) -> list[dict[str, str]]:
     ]
 
 
-def translate_answer_messages(answer: str, language: str) -> list[dict[str, str]]:
-    """Chat messages asking for `answer` (text with [n] markers) in `language`."""
+def translate_answer_messages(sentence: str, language: str) -> list[dict[str, str]]:
+    """Chat messages asking for one answer `sentence` (without markers) in `language`."""
     return [
         {"role": "system", "content": TRANSLATE_ANSWER_SYSTEM.format(language=language)},
-        {"role": "user", "content": answer},
+        {"role": "user", "content": sentence},
     ]
+
+
+_TRANSLATE_ANSWER_START = TRANSLATE_ANSWER_SYSTEM.split("{language}")[0]
+
+
+def request_kind(messages: list[dict[str, str]]) -> str:
+    """Which of the prompts above `messages` are: "translate_question",
+    "translate_answer" or "answer" (for a generator that stands in for the
+    model: the eval's replay, the tests' fake)."""
+    system = messages[0]["content"] if messages else ""
+    if system == TRANSLATE_QUESTION_SYSTEM:
+        return "translate_question"
+    if system.startswith(_TRANSLATE_ANSWER_START):
+        return "translate_answer"
+    return "answer"

@@ -7,6 +7,7 @@ by reciprocal rank fusion, which needs no score calibration between them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
@@ -89,9 +90,6 @@ class Retriever:
         # corpus's subject, which pins no claim to a passage (see cite.py).
         self.common_terms = frozenset(t for t, n in self._document_frequency.items()
                                       if n >= 2 and n >= len(chunk_terms) / 2)
-        # Words the articles write in lower case: a translated answer may
-        # translate them, not the names (see translate.ordinary_words).
-        self.ordinary_words = ordinary_words(c.text for c in index.chunks)
         # Every term of each article, with its title, publisher and author:
         # what an article names anywhere (see cite.check_answer).
         found: dict[str, set[str]] = {}
@@ -101,6 +99,13 @@ class Retriever:
         for doc_id, info in index.documents.items():
             byline = " ".join(x for x in (info.title, info.publisher, info.author) if x)
             self.article_terms[doc_id] = frozenset(found.get(doc_id, set()) | set(terms(byline)))
+
+    @functools.cached_property
+    def ordinary_words(self) -> frozenset[str]:
+        """Words the articles write in lower case: a translated answer may
+        translate them, not the names (see translate.ordinary_words). Read on
+        the first answer in another language, not with the index."""
+        return ordinary_words(c.text for c in self.index.chunks)
 
     def term_weight(self, term: str) -> float:
         # A term no chunk contains weighs most: it is what the question is about

@@ -298,16 +298,15 @@ def _plain_figures(text: str) -> str:
         return text
 
     def plain(match: re.Match) -> str:
-        total, smallest = Decimal(0), None
+        parts = []
         for digits, units in _MYRIAD_PART.findall(match.group()):
-            value = Decimal(digits.replace(",", ""))
             scale = 1
             for unit in units:  # "7천만" is 7 x 1,000 x 10,000
                 scale *= _MYRIAD_UNITS[unit]
-            total += value * scale
-            smallest = scale if smallest is None else min(smallest, scale)
+            parts.append((Decimal(digits.replace(",", "")), scale))
+        total = sum(value * scale for value, scale in parts)
         rest = match.group(1) or ""
-        if rest and smallest is not None and Decimal(rest.replace(",", "")) < smallest:
+        if rest and Decimal(rest.replace(",", "")) < min(scale for _, scale in parts):
             return format((total + Decimal(rest.replace(",", ""))).normalize(), "f")  # "1만 2,800"
         trailing = " " if match.group()[:len(match.group()) - len(rest)].endswith(" ") else ""
         return format(total.normalize(), "f") + trailing + rest

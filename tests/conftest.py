@@ -65,16 +65,12 @@ class FakeGenerator:
         pass
 
     def _reply(self, messages) -> str:
-        from rag.prompts import TRANSLATE_QUESTION_SYSTEM
+        from rag.prompts import request_kind
 
         last = messages[-1]["content"]
         if last in self.replies:
             return self.replies[last]
-        if messages[0]["content"] == TRANSLATE_QUESTION_SYSTEM:
-            return last
-        if "Question: " not in last:  # an answer to translate
-            return last
-        return self.draft
+        return last if request_kind(messages) != "answer" else self.draft
 
     def stream(self, messages, stop: threading.Event | None = None):
         self.messages.append(messages)

@@ -154,3 +154,20 @@ def test_replay_writes_back_the_stored_drafts(settings, tmp_path):
     report.write_text(json.dumps({"results": [{"question": question, "draft": "Japan recorded +0.54 [1]."}]}))
     answer = Assistant(settings, embedder=HashEmbedder(), generator=ReplayGenerator(report)).ask(question)
     assert answer.draft == "Japan recorded +0.54 [1]." and not answer.refused
+
+
+def test_replay_of_a_translated_question_uses_its_recorded_english_and_keeps_the_answer_english(settings, tmp_path):
+    import json
+
+    from rag.evaluate import ReplayGenerator
+    from rag.pipeline import Assistant
+    from tests.conftest import HashEmbedder
+
+    korean = "2023년 일본의 인구 1만 명당 AI 인재 순유입은 얼마였나요?"
+    english = "What was Japan's net AI talent inflow per 10,000 people in 2023?"
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [{"question": korean, "asked": english,
+                                               "draft": "Japan recorded +0.54 [1]."}]}))
+    answer = Assistant(settings, embedder=HashEmbedder(), generator=ReplayGenerator(report)).ask(korean)
+    assert answer.asked == english and answer.draft == "Japan recorded +0.54 [1]."
+    assert not answer.refused and answer.text == "Japan recorded +0.54 [1]."

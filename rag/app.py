@@ -172,7 +172,7 @@ class Chat:
 
     def answer(self, turns: "list[Turn]", session: str) -> "Iterator[list[Turn]]":
         """Step 2: stream the draft of the last question, then its checked Answer."""
-        from .types import Answer
+        from .types import Answer, Progress
 
         with self._stops_lock:
             stop = self._stops.setdefault(session, threading.Event())
@@ -193,6 +193,8 @@ class Chat:
                                              language=turn.language):
                     if isinstance(item, Answer):
                         turn.answer, turn.status = item, ""
+                    elif isinstance(item, Progress):
+                        turn.status = item.status
                     else:
                         turn.draft += item
                         turn.status = "Writing…"

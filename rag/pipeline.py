@@ -32,7 +32,7 @@ from .prompts import answer_messages, refusal_text
 from .question import Question, read_question
 from .retrieve import Retriever
 from .translate import answer_in_language, asked_in_english, question_to_english
-from .types import Answer, Article, Passage
+from .types import Answer, Article, Passage, Progress
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +222,10 @@ class Assistant:
             return f"the passages lack most of the question's terms (coverage {coverage:.2f})"
         return ""
 
-    def stream(self, question: str, stop: threading.Event | None = None,
-               passages: list[Passage] | None = None, language: str | None = None) -> Iterator[str | Answer]:
-        """Yield the draft as it is written (str pieces), then the checked Answer.
+    def stream(self, question: str, stop: threading.Event | None = None, passages: list[Passage] | None = None,
+               language: str | None = None) -> Iterator[str | Progress | Answer]:
+        """Yield the draft as it is written (str pieces), then the checked Answer
+        (with a Progress first while an English draft is translated).
 
         The final Answer may differ from the draft: unsupported sentences and
         citations are removed and markers renumbered. `passages` from an
@@ -275,6 +276,7 @@ class Assistant:
         answer = check_answer(asked, draft, passages, retriever.article_terms, retriever.common_terms, language)
         notes = answer.notes + (("stopped by the user",) if stopped else ())
         if translated and not answer.refused and not stopped:
+            yield Progress(f"Writing the answer in {language}…")
             translate_started = time.perf_counter()
             text, kept_english = answer_in_language(answer.text, language, self.generator, retriever.ordinary_words)
             answer = dataclasses.replace(answer, text=text)

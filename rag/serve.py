@@ -1,8 +1,9 @@
 """`rag serve`: an HTTP API over `rag.pipeline`, its own and OpenAI-compatible.
 
 Its own endpoints give the Answer as `rag ask --json` prints it (`/v1/ask`,
-and `/v1/ask/stream` as server-sent events: the draft, then the checked
-Answer), list and add articles. `/v1/chat/completions` and `/v1/models` speak
+and `/v1/ask/stream` as server-sent events: the draft, a status while an
+answer is put into another language, then the checked Answer), list and add
+articles. `/v1/chat/completions` and `/v1/models` speak
 OpenAI's chat API, so the `openai` package, LangChain or Open WebUI can ask
 the articles; the citations travel in an extra `citations` field.
 
@@ -39,7 +40,7 @@ from . import config
 from .app import GENERIC_ERROR, LOOPBACK_HOSTS, MAX_TOP_K, MAX_UPLOAD_FILES, Assistants
 from .errors import BadInput, RagError
 from .ingest import upload_name
-from .types import Answer
+from .types import Answer, Progress
 
 if TYPE_CHECKING:  # fastapi is imported when the server is built; the CLI builds every parser
     from fastapi import FastAPI
@@ -109,7 +110,7 @@ _END = object()
 
 
 async def _answer_items(assistant: "Assistant", question: str, passages: "list[Passage]", turns: _Turns,
-                        stop: threading.Event) -> AsyncIterator[str | Answer | None]:
+                        stop: threading.Event) -> AsyncIterator[str | Progress | Answer | None]:
     """The pipeline's stream (draft pieces, then the Answer), written in a
     thread of its own; None every KEEPALIVE_S while nothing new arrives.
 
@@ -392,6 +393,8 @@ def build_app(settings: config.Settings, assistants: Assistants | None = None, t
                         yield _KEEPALIVE
                     elif isinstance(item, Answer):
                         yield _sse(item.to_dict(), "answer")
+                    elif isinstance(item, Progress):
+                        yield _sse({"status": item.status}, "status")
                     else:
                         yield _sse({"text": item}, "draft")
             except Exception as exc:  # noqa: BLE001 - the status line is sent: report it as an event

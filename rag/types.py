@@ -67,6 +67,14 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A step of an answer that streams no text, for a reader watching it:
+    the checked English answer being put into the reader's language."""
+
+    status: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """What `ask` returns: checked text, its citations and how it was made."""
 

@@ -65,6 +65,14 @@ def test_passages_show_before_the_answer_then_the_checked_answer_replaces_the_dr
     assert re.search(r"fake-generator · retrieve [\d.]+ s · first token [\d.]+ s", final)
 
 
+def test_an_answer_put_into_korean_says_so_while_it_is_written(make_chat):
+    korean = "OECD 조사에서 일본은 2023년 AI 인재 순유입을 얼마로 기록했나요?"
+    chat = make_chat(generator=FakeGenerator(JAPAN_DRAFT, {korean: JAPAN}))
+    pages = [chat.render(t) for t in chat.answer(chat.start(korean, [], "qwen2.5-coder-1.5b", 4, "s1"), "s1")]
+    assert any("Writing the answer in Korean…" in p for p in pages)
+    assert "Writing the answer in Korean…" not in pages[-1] and f"Read in English as: “{JAPAN}”" in pages[-1]
+
+
 def test_follow_up_is_rewritten_and_shown(make_chat):
     chat = make_chat()
     turns = ask(chat, "What was Korea's net AI talent outflow per 10,000 people in 2023?")

@@ -15,12 +15,12 @@ from rag.cite import check_answer
 from rag.crosslingual import CrossLingualVectors
 from rag.evaluate import Item, in_language, missing_facts
 from rag.followup import rewrite
-from rag.prompts import answer_messages
+from rag.prompts import TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SYSTEM, answer_messages
 from rag.question import read_question
-from rag.prompts import TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SYSTEM
 from rag.text import foreign_country, numbers, script_language, terms
 from rag.translate import (answer_in_language, asked_in_english, kept_in_translation, ordinary_words,
                            question_to_english)
+from rag.types import Progress
 
 from .conftest import FakeGenerator, HashEmbedder
 from .test_cite import _assert_quotes_exact, _passages
@@ -160,7 +160,10 @@ def test_a_korean_question_is_answered_as_its_english_translation_and_the_checke
     korean = "2023년 일본은 AI 인재 +0.54명 순유입을 기록했습니다."
     assistant, generator = _translating_assistant(settings, tmp_path, {JAPAN_2023: JAPAN_2023_EN,
                                                                        JAPAN_DRAFT.replace(" [1]", ""): korean})
-    answer = assistant.ask(JAPAN_2023)
+    items = list(assistant.stream(JAPAN_2023))
+    answer = items[-1]
+    # The reader sees that the answer is being put into Korean before it comes.
+    assert items[-2] == Progress("Writing the answer in Korean…") and all(isinstance(i, str) for i in items[:-2])
     system_prompts = [m[0]["content"] for m in generator.messages]
     assert system_prompts[0] == TRANSLATE_QUESTION_SYSTEM
     assert system_prompts[-1] == TRANSLATE_ANSWER_SYSTEM.format(language="Korean")

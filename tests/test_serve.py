@@ -165,6 +165,15 @@ def test_ask_stream_sends_the_draft_then_the_checked_answer_as_events(make_clien
     assert answer["citations"][0]["doc_id"] == JAPAN_DOC
 
 
+def test_ask_stream_says_when_the_answer_is_put_into_another_language(make_client):
+    korean = "OECD 조사에서 일본은 2023년 AI 인재 순유입을 얼마로 기록했나요?"
+    client = make_client(generator=FakeGenerator(JAPAN_DRAFT, {korean: JAPAN}))
+    events = sse_events(client.post("/v1/ask/stream", json={"question": korean}).text)
+    assert [e["event"] for e in events] == ["draft"] * (len(events) - 2) + ["status", "answer"]
+    assert json.loads(events[-2]["data"]) == {"status": "Writing the answer in Korean…"}
+    assert json.loads(events[-1]["data"])["asked"] == JAPAN
+
+
 @pytest.mark.parametrize("path", ["/v1/ask", "/v1/ask/stream"])
 @pytest.mark.parametrize("kwargs, says", [
     ({"json": {"question": ""}}, "the question is empty"),

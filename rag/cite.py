@@ -14,8 +14,9 @@ news (none names an article's phrase, a country or a unit):
    an answer about other countries than the question's is no answer.
 4. The answer is to this question: a year the question asks is dated by the
    cited text, a name it gives goes with the answer there
-   (`unbound_givens`); an answer that only restates the question says
-   nothing.
+   (`unbound_givens`), an amount it asks for is given (a figure beyond the
+   question's own, or a number word); an answer that only restates the
+   question says nothing.
 
 Each kept citation is resolved to the passage sentence(s) it rests on, with
 offsets into the article. When no sentence survives, the answer is a refusal.
@@ -46,6 +47,11 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGNORECASE)
 # A quote grows to at most this many neighbouring sentences to cover figures.
 MAX_QUOTE_SENTENCES = 3
+# An amount written in words ("two countries", "more than halved").
+_AMOUNT_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|halved|doubled?|twice|"
+    r"tripled?|quarter|third)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -547,6 +553,13 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
         # sentence is backed, but about another country than the one asked.
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
                      f"the question about {', '.join(sorted(asked_countries))}")
+        kept_sentences = []
+    answer_text = " ".join(text for text, _ in kept_sentences)
+    if (kept_sentences and question.asks_amount and not numbers(answer_text) - question.figures
+            and not _AMOUNT_WORDS.search(answer_text)):
+        # "How much does Japan spend on GPU grants?" answered "Japan
+        # subsidises GPU purchases": backed, but no amount.
+        notes.append("the question asks for an amount and the answer gives none")
         kept_sentences = []
     if (kept_sentences and not question.offers_choice
             and not answer_terms - question.term_set):

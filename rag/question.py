@@ -33,6 +33,10 @@ _OFFERS_CHOICE = re.compile(r"\bor\b|^\W*(?:is|are|was|were|do|does|did|has|have
 # place ("Where do they go?").
 _ASKS_WHICH_COUNTRY = re.compile(r"\b(?:which|what)(?: \w+)? (?:country|countries|nations?)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+# Questions answered by an amount ("How many ...?", "What share ...?").
+_ASKS_AMOUNT = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:(?:is|was|are|were) )?(?:the )?(?:\w+ )?"
+                          r"(?:percentage|percent|share|proportion|fraction|number|amount|figure|rate|ratio)\b",
+                          re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Question:
     offers_choice: bool  # "gaining or losing?", "Did ...?"
     asks_which_country: bool
     asks_where: bool
+    asks_amount: bool  # "how many", "what share": the answer is a figure
     language: str = ""  # "" for English; else the language its script shows ("Korean"), see text.script_language
 
     @functools.cached_property
@@ -83,6 +88,7 @@ def read_question(text: str) -> Question:
         offers_choice=bool(_OFFERS_CHOICE.search(text)),
         asks_which_country=bool(_ASKS_WHICH_COUNTRY.search(text)),
         asks_where=bool(_ASKS_WHERE.search(text)),
+        asks_amount=bool(_ASKS_AMOUNT.search(text)),
         language=script_language(text),
     )
 

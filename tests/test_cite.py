@@ -372,6 +372,26 @@ def test_a_question_asking_which_country_needs_a_country_beyond_its_own():
     assert not right.refused, right.notes
 
 
+def test_a_question_asking_for_an_amount_needs_one_beyond_its_own():
+    passages = _passages("support corporations in purchasing GPUs")
+    question = "How much money does Japan give corporations that buy GPUs?"
+    vague = check_answer(question, "Japan supports corporations in purchasing GPUs in the form of subsidies [1].",
+                         passages)
+    assert vague.refused and "amount" in vague.notes[-1]
+    passages = _passages("81.9% of the 2,354 corporations")
+    question = "What share of the 2,354 Korean firms doing AI business lack AI talent?"
+    restated = check_answer(question, "The 2,354 corporations operating AI businesses in Korea reported a shortage "
+                                      "of AI talent [1].", passages)
+    assert restated.refused and "amount" in restated.notes[-1]  # 2,354 is the question's own figure
+    right = check_answer(question, "81.9% of the 2,354 corporations reported a shortage of AI talent [1].", passages)
+    assert not right.refused, right.notes
+    passages = _passages("effectively doubling the number of foreigners")
+    in_words = check_answer("How much did 'business manager' permits change the number of foreigners who can start "
+                            "businesses in Japan?", "The permits effectively doubled the number of foreigners who "
+                            "can start businesses in Japan [1].", passages)
+    assert not any("amount" in note for note in in_words.notes), in_words.notes
+
+
 def test_a_figure_given_for_last_year_does_not_answer_for_another_year_the_question_asks():
     # One passage of both chunks, as retrieval joins a chunk and its continuation.
     first, then = (p.chunk for p in _passages("Korea recorded -0.30 last year", "This indicator, which was 0.30"))

@@ -19,9 +19,11 @@ def test_the_form_of_a_question():
     assert read_question("Did the ministry respond?").offers_choice
     assert read_question("Which two countries lead?").asks_which_country
     assert read_question("Where do they go?").asks_where
+    assert all(read_question(q).asks_amount for q in ("How many left?", "How much did it cost?",
+                                                      "What share of firms agreed?", "What was the growth rate?"))
     plain = read_question("What was the budget?")
     assert not (plain.about_the_articles or plain.asks_who_wrote or plain.offers_choice
-                or plain.asks_which_country or plain.asks_where)
+                or plain.asks_which_country or plain.asks_where or plain.asks_amount)
 
 
 def test_terms_keep_their_order_and_text_is_read_once():

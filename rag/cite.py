@@ -49,9 +49,9 @@ _RELATIVE_YEAR = re.compile(r"\b(?:last|this|next|previous|past) year\b", re.IGN
 MAX_QUOTE_SENTENCES = 3
 # An amount written in words ("two countries", "more than halved").
 _AMOUNT_WORDS = re.compile(
-    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|"
-    r"seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|halved|doubled?|twice|"
-    r"tripled?|quarter|third)\b", re.IGNORECASE)
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen|"
+    r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|"
+    r"dozens?|half|halved|doubled?|twice|tripled?|quarter|third)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

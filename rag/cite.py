@@ -539,7 +539,8 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
     asked_countries = question.term_set & COUNTRIES
     # The answer as one text, for the checks below; each runs only while
     # sentences are kept.
-    answer_terms = set(terms(" ".join(text for text, _ in kept_sentences)))
+    answer_text = " ".join(text for text, _ in kept_sentences)
+    answer_terms = set(terms(answer_text))
     answered_countries = answer_terms & COUNTRIES
     if question.asks_which_country:
         if kept_sentences and not answered_countries - asked_countries:
@@ -554,7 +555,6 @@ def check_answer(question: Question | str, draft: str, passages: list[Passage],
         notes.append(f"the answer is about {', '.join(sorted(answered_countries))}, "
                      f"the question about {', '.join(sorted(asked_countries))}")
         kept_sentences = []
-    answer_text = " ".join(text for text, _ in kept_sentences)
     if (kept_sentences and question.asks_amount and not numbers(answer_text) - question.figures
             and not _AMOUNT_WORDS.search(answer_text)):
         # "How much does Japan spend on GPU grants?" answered "Japan

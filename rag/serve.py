@@ -111,8 +111,9 @@ _END = object()
 
 async def _answer_items(assistant: "Assistant", question: str, passages: "list[Passage]", turns: _Turns,
                         stop: threading.Event) -> AsyncIterator[str | Progress | Answer | None]:
-    """The pipeline's stream (draft pieces, then the Answer), written in a
-    thread of its own; None every KEEPALIVE_S while nothing new arrives.
+    """The pipeline's stream (draft pieces, a Progress, then the Answer),
+    written in a thread of its own; None every KEEPALIVE_S while nothing new
+    arrives.
 
     Leaving the loop early (a client that went away) sets `stop`, which ends
     the generation at the next token, or skips it if it has not started.

@@ -31,7 +31,7 @@ from .ingest import upload_name
 if TYPE_CHECKING:  # gradio and the models are heavy; the CLI builds every parser
     import gradio as gr
 
-    from .generate import DraftGenerator
+    from .types import DraftGenerator
     from .pipeline import Assistant
     from .view import Turn
 

@@ -16,26 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from . import attention, models
 from .errors import RagError
+from .types import DraftGenerator
 
 log = logging.getLogger(__name__)
-
-
-class DraftGenerator(Protocol):
-    """What the pipeline needs from a generator; tests pass a fake."""
-
-    name: str
-
-    def load(self) -> None:
-        """Load the model now rather than at the first `stream`."""
-        ...
-
-    def stream(self, messages: list[dict[str, str]], stop: threading.Event | None = None) -> Iterator[str]:
-        """Yield pieces of the reply to `messages` as they are decoded."""
-        ...
 
 
 def check_model_name(name: str) -> None:

@@ -25,14 +25,14 @@ from .crosslingual import CrossLingualVectors
 from .embed import Embedder, MultilingualEmbedder, TextEmbedder
 from .errors import BadInput
 from .evidence import evidence_texts
-from .generate import DraftGenerator, check_model_name, make_generator
+from .generate import check_model_name, make_generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
 from .prompts import answer_messages, refusal_text
 from .question import Question, read_question
 from .retrieve import Retriever
 from .translate import answer_in_language, asked_in_english, question_to_english
-from .types import Answer, Article, Passage, Progress
+from .types import Answer, Article, DraftGenerator, Passage, Progress
 
 log = logging.getLogger(__name__)
 

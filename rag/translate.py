@@ -24,10 +24,10 @@ from contextlib import closing
 from decimal import Decimal
 
 from .cite import parse_claims, with_markers
-from .generate import DraftGenerator
 from .prompts import translate_answer_messages, translate_question_messages
 from .question import Question, read_question
 from .text import canonical_number, names, numbers, script_language, terms
+from .types import DraftGenerator
 
 # A translated question is one line; anything after it is the model going on.
 _MAX_QUESTION_CHARS = 400

@@ -2,7 +2,8 @@
 
 An Article splits into Chunks; a Chunk returned by search with a score is a
 Passage; an Answer carries Citations; a Citation points at a quote in its
-article by character offsets. Every record is frozen and JSON-friendly
+article by character offsets. A DraftGenerator is what every stage that asks
+the model (drafting, translating) needs of it, in-process or remote. Every record is frozen and JSON-friendly
 (`to_dict`), so the command line, the app and the eval read the same shapes.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+import threading
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,17 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+class DraftGenerator(Protocol):
+    """What the pipeline needs from a generator; tests pass a fake."""
+
+    name: str
+
+    def load(self) -> None:
+        """Load the model now rather than at the first `stream`."""
+        ...
+
+    def stream(self, messages: list[dict[str, str]], stop: threading.Event | None = None) -> Iterator[str]:
+        """Yield pieces of the reply to `messages` as they are decoded."""
+        ...

@@ -12,7 +12,8 @@ when the model read the Korean question itself (see the README).
 
 A small model's translation drops or invents figures ("지난해" became "in
 2020"), so the years and figures the stages check come from the user's own
-words (`asked_in_english`), never from the translation.
+words (`asked_in_english`), never from the translation; and where it changed
+one figure of the question, the question's is put back (`repair_figure`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,46 @@ def question_to_english(question: str, generator: DraftGenerator) -> str:
             if "\n" in text.strip() or len(text) > _MAX_QUESTION_CHARS:
                 break  # one line is the question; stop paying for more
     english = text.strip().split("\n")[0].strip().strip('"“”')
-    return english if english and script_language(english) == "" else ""
+    return repair_figure(question, english) if english and script_language(english) == "" else ""
+
+
+# A figure as an English question writes it: "100,000", "-0.3", "10 million", "35th".
+_ENGLISH_FIGURE = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:st|nd|rd|th|%)?"
+                             r"(?:\s+(?:thousand|million|billion|trillion)\b)?")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def repair_figure(question: str, english: str) -> str:
+    """`english` (the model's translation of `question`) with the one figure
+    it changed put back: where exactly one of its figures is none of the
+    question's and exactly one of the question's is missing from it ("1만
+    명당" translated "per 100,000"), the question's replaces it ("per
+    10,000"). Years are left alone: a year the translation adds stands for a
+    relative time, not for a figure it changed.
+
+    >>> repair_figure("2023년 인구 1만 명당 순유입은?", "What was the inflow per 100,000 people in 2023?")
+    'What was the inflow per 10,000 people in 2023?'
+    """
+    ours = {f for f in _figures(question) if not _YEAR.fullmatch(f)}
+    found = [(m, _figures(m.group())) for m in _ENGLISH_FIGURE.finditer(english)]
+    changed = [m for m, figures in found if figures and not figures & ours and not _YEAR.fullmatch(m.group())]
+    missing = ours - set().union(*(figures for _, figures in found))
+    if len(changed) != 1 or len(missing) != 1:
+        return english
+    figure, (match,) = next(iter(missing)), changed
+    return english[:match.start()] + _as_english_figure(figure) + english[match.end():]
+
+
+def _as_english_figure(figure: str) -> str:
+    """`figure` (as `_figures` writes it) as an English question would:
+    "10000" -> "10,000", "67200000000" -> "67.2 billion", "-0.3" -> "-0.3"."""
+    if not re.fullmatch(r"-?\d+", figure):
+        return figure
+    value = int(figure)
+    for scale, word in ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million")):
+        if abs(value) >= scale and value % (scale // 100) == 0:
+            return f"{Decimal(value) / scale:f}".rstrip("0").rstrip(".") + f" {word}"
+    return f"{value:,}"
 
 
 def asked_in_english(asked: Question, english: str) -> Question:

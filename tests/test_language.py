@@ -18,7 +18,7 @@ from rag.followup import rewrite
 from rag.prompts import TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SYSTEM, answer_messages
 from rag.question import read_question
 from rag.text import foreign_country, numbers, script_language, terms
-from rag.translate import (answer_in_language, asked_in_english, kept_in_translation, ordinary_words,
+from rag.translate import (answer_in_language, asked_in_english, kept_in_translation, ordinary_words, repair_figure,
                            question_to_english)
 from rag.types import Progress
 
@@ -232,3 +232,23 @@ def test_years_and_figures_come_from_the_users_words_not_the_translation():
     english = asked_in_english(asked, "How many AI professionals per 10,000 people left Korea in 2020?")
     assert english.years == frozenset() and english.figures == frozenset({"100000"})  # "2020" was invented
     assert english.language == "" and "korea" in english.terms
+
+
+@pytest.mark.parametrize("question, english, repaired", [
+    # The one figure the translation changed is put back, in English digits.
+    ("2022년 인구 1만 명당 순유입은?", "What was the net inflow per 100,000 people in 2022?",
+     "What was the net inflow per 10,000 people in 2022?"),
+    ("약 672억 달러의 투자는?", "What was the investment of about 672 billion dollars?",
+     "What was the investment of about 67.2 billion dollars?"),
+    ("인구 3만 2천 명 중 몇 명이 떠났나요?", "How many of 23,000 people left?", "How many of 32,000 people left?"),
+    # A year the translation adds ("지난해" as "in 2020") is no changed figure: it stays for the checks to judge.
+    ("지난해 인구 10만 명당 몇 명이 떠났나요?", "How many per 100,000 people left in 2020?",
+     "How many per 100,000 people left in 2020?"),
+    # Two figures changed, or one dropped and none added: which goes where is unknown, so nothing changes.
+    ("2023년 10만 명당 3.6명과 1만 명당 0.3명?", "What of 1 million and 5 people in 2023?",
+     "What of 1 million and 5 people in 2023?"),
+    ("2022년 인구 10만 명당 특허 수는?", "How many patents were granted in 2022?",
+     "How many patents were granted in 2022?"),
+])
+def test_a_figure_the_question_translation_changed_is_put_back(question, english, repaired):
+    assert repair_figure(question, english) == repaired

@@ -64,7 +64,8 @@ def repair_figure(question: str, english: str) -> str:
     >>> repair_figure("2023년 인구 1만 명당 순유입은?", "What was the inflow per 100,000 people in 2023?")
     'What was the inflow per 10,000 people in 2023?'
     """
-    ours = {f for f in _figures(question) if not _YEAR.fullmatch(f)}
+    # Months ("6월", read as "month 6") are words to translate, not figures.
+    ours = {f for f in _figures(question) if not _YEAR.fullmatch(f) and not f.startswith("month ")}
     found = [(m, _figures(m.group())) for m in _ENGLISH_FIGURE.finditer(english)]
     changed = [m for m, figures in found if figures and not figures & ours and not _YEAR.fullmatch(m.group())]
     missing = ours - set().union(*(figures for _, figures in found))

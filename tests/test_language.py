@@ -249,6 +249,8 @@ def test_years_and_figures_come_from_the_users_words_not_the_translation():
      "What of 1 million and 5 people in 2023?"),
     ("2022년 인구 10만 명당 특허 수는?", "How many patents were granted in 2022?",
      "How many patents were granted in 2022?"),
+    # A month is a word to translate, not a figure to put back.
+    ("6월 말까지 몇 명을 채용하나요?", "How many will it hire by the end of 6?", "How many will it hire by the end of 6?"),
 ])
 def test_a_figure_the_question_translation_changed_is_put_back(question, english, repaired):
     assert repair_figure(question, english) == repaired

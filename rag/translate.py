@@ -47,7 +47,9 @@ def question_to_english(question: str, generator: DraftGenerator) -> str:
     return repair_figure(question, english) if english and script_language(english) == "" else ""
 
 
-# A figure as an English question writes it: "100,000", "-0.3", "10 million", "35th".
+# A figure as an English question writes it: "100,000", "-0.3", "10 million",
+# "35th". Unlike text.numbers' pattern, its span never takes the comma after
+# a figure ("100,000, how many"), since the span is replaced.
 _ENGLISH_FIGURE = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:st|nd|rd|th|%)?"
                              r"(?:\s+(?:thousand|million|billion|trillion)\b)?")
 _YEAR = re.compile(r"(?:19|20)\d\d")

@@ -2,17 +2,18 @@
 
 An Article splits into Chunks; a Chunk returned by search with a score is a
 Passage; an Answer carries Citations; a Citation points at a quote in its
-article by character offsets. A DraftGenerator is what every stage that asks
-the model (drafting, translating) needs of it, in-process or remote. Every record is frozen and JSON-friendly
+article by character offsets. Every record is frozen and JSON-friendly
 (`to_dict`), so the command line, the app and the eval read the same shapes.
+A DraftGenerator is what every stage that asks the model (drafting,
+translating) needs of it, in-process or remote.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 

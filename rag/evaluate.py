@@ -315,6 +315,7 @@ class ReplayGenerator:
             raise BadInput(f"{report} is not an eval report to replay ({exc})") from None
         self.drafts = {r.get("asked") or r["question"]: r["draft"] for r in results}
         self.english = {r["question"]: r["asked"] for r in results if r.get("asked")}
+        self._first_ask = ("", "")  # the current question, and its first ask's message
 
     def load(self) -> None:
         pass
@@ -332,6 +333,13 @@ class ReplayGenerator:
         question = messages[-1]["content"].rsplit("Question: ", 1)[-1].strip()
         if question not in self.drafts:
             raise BadInput(f"the replayed report has no draft for {question!r}")
+        # A question about "the articles" is asked of each article apart; the
+        # report holds their joined draft, written once, at the first ask. The
+        # first ask's message coming again is the same question asked anew.
+        ask = (question, messages[-1]["content"])
+        if question == self._first_ask[0] and ask != self._first_ask:
+            return
+        self._first_ask = ask
         yield self.drafts[question]
 
 

@@ -22,6 +22,9 @@ from .types import Passage
 # A sentence is a candidate when it holds at least this share of the
 # question's terms (weighted by rarity) that the best sentence holds.
 MIN_SHARE_OF_BEST = 0.34
+# A question about "the articles" is asked of at most this many of them,
+# one ask each (`evidence_sets`): each ask costs a draft, 2-3 s.
+MOST_ARTICLES_ASKED = 3
 # "Who wrote the report?" is answered by a byline ("By Park Sae-jin Posted
 # : ..."), which shares no word with the question: it goes first.
 _BYLINE = re.compile(r"by\s+\w", re.IGNORECASE)
@@ -50,7 +53,7 @@ def evidence_texts(question: Question | str, passages: list[Passage], term_weigh
         scores = [[best if _BYLINE.match(s) else score for s, score in zip(sentences, row)]
                   for sentences, row in zip(texts, scores)]
     keep = [[False] * len(sentences) for sentences in texts]
-    budget = max_chars if max_chars is not None else sum(len(p.chunk.text) for p in passages)
+    budget = max_chars if max_chars is not None else float("inf")
     used = 0
 
     def take(i: int, group: list[int]) -> None:
@@ -80,6 +83,33 @@ def evidence_texts(question: Question | str, passages: list[Passage], term_weigh
             group.append(j + 1)
         take(i, group)
     return [_render(p, sentences, row) for p, sentences, row in zip(passages, texts, keep)]
+
+
+def evidence_sets(question: Question | str, passages: list[Passage], term_weight: Callable[[str], float],
+                  max_chars: int | None = None) -> list[list[str]]:
+    """What the model reads in each of its asks: one list of passage texts
+    (`evidence_texts`) for most questions. A question about "the articles"
+    ("How do the articles rank ...?", "do the articles agree?") gets one ask
+    per article the joint evidence draws on (up to MOST_ARTICLES_ASKED, in
+    rank order), each with that article's passages alone and the whole
+    budget, the other passages blank so that [n] keeps its meaning. Shown all
+    articles at once, a small model answers from the first and stops, and
+    these questions want each article's figure.
+    """
+    question = as_question(question)
+    joint = evidence_texts(question, passages, term_weight, max_chars)
+    if not question.about_the_articles:
+        return [joint]
+    articles = list(dict.fromkeys(p.chunk.doc_id for p, text in zip(passages, joint) if text))
+    if len(articles) < 2:
+        return [joint]
+    sets = []
+    for doc_id in articles[:MOST_ARTICLES_ASKED]:
+        own = [i for i, p in enumerate(passages) if p.chunk.doc_id == doc_id]
+        texts = evidence_texts(question, [passages[i] for i in own], term_weight, max_chars)
+        chosen = dict(zip(own, texts))
+        sets.append([chosen.get(i, "") for i in range(len(passages))])
+    return sets
 
 
 def _render(passage: Passage, texts: list[str], keep: list[bool]) -> str:

@@ -24,7 +24,7 @@ from .cite import check_answer
 from .crosslingual import CrossLingualVectors
 from .embed import Embedder, MultilingualEmbedder, TextEmbedder
 from .errors import BadInput
-from .evidence import evidence_texts
+from .evidence import evidence_sets
 from .generate import check_model_name, make_generator
 from .index import ChunkIndex, IndexStore, build_index, stale_reasons
 from .ingest import ARTICLE_SUFFIXES, load_corpus, read_text
@@ -252,19 +252,26 @@ class Assistant:
                          passages=tuple(passages), timings=timings, model=self.settings.model,
                          notes=(off_topic,), asked=english)
             return
-        texts = evidence_texts(asked, passages, retriever.term_weight, self.settings.evidence_chars)
-        evidence = [(p.title, text) for p, text in zip(passages, texts)]
         # With translation on, the model writes English and translate.py puts
         # the checked answer into the reader's language afterwards.
         translated = self.settings.translate_questions and bool(language)
-        messages = answer_messages(asked.text, evidence, "" if translated else language)
         pieces: list[str] = []
         generate_started = time.perf_counter()
-        for piece in self.generator.stream(messages, stop=stop):
-            if not pieces:
-                timings["first_token"] = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
+        # One ask, or one per article for a question about "the articles";
+        # their drafts are checked as one, markers numbering the same passages.
+        for texts in evidence_sets(asked, passages, retriever.term_weight, self.settings.evidence_chars):
+            if pieces:
+                pieces.append(" ")
+                yield " "
+            evidence = [(p.title, text) for p, text in zip(passages, texts)]
+            messages = answer_messages(asked.text, evidence, "" if translated else language)
+            for piece in self.generator.stream(messages, stop=stop):
+                if "first_token" not in timings:
+                    timings["first_token"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+            if stop and stop.is_set():
+                break
         timings["generate"] = time.perf_counter() - generate_started
         draft = "".join(pieces)
         stopped = bool(stop and stop.is_set())

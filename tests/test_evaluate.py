@@ -156,6 +156,22 @@ def test_replay_writes_back_the_stored_drafts(settings, tmp_path):
     assert answer.draft == "Japan recorded +0.54 [1]." and not answer.refused
 
 
+def test_replay_writes_a_joined_draft_once_for_the_asks_of_each_article_and_again_when_asked_anew(tmp_path):
+    import json
+
+    from rag.evaluate import ReplayGenerator
+
+    question = "How do the articles rank Korea?"
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [{"question": question, "draft": "A [1]. B [2]."}]}))
+    replay = ReplayGenerator(report)
+
+    def ask(passages: str) -> str:
+        return "".join(replay.stream([{"role": "user", "content": f"Passages:\n{passages}\n\nQuestion: {question}"}]))
+
+    assert [ask("[1] a"), ask("[2] b"), ask("[1] a"), ask("[2] b")] == ["A [1]. B [2].", "", "A [1]. B [2].", ""]
+
+
 def test_replay_of_a_translated_question_uses_its_recorded_english_and_keeps_the_answer_english(settings, tmp_path):
     import json
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from rag.chunk import chunk_article
-from rag.evidence import evidence_texts
+from rag.evidence import MOST_ARTICLES_ASKED, evidence_sets, evidence_texts
 from rag.ingest import load_corpus
 from rag.types import Chunk, Passage
 
 from .conftest import SEEDS
 
 
-def _passage(text: str, rank: int = 1) -> Passage:
+def _passage(text: str, rank: int = 1, doc_id: str = "d") -> Passage:
     from rag.text import split_sentences
 
-    chunk = Chunk(f"d#{rank}", "d", text, 0, len(text), tuple(split_sentences(text)))
+    chunk = Chunk(f"{doc_id}#{rank}", doc_id, text, 0, len(text), tuple(split_sentences(text)))
     return Passage(chunk=chunk, title="t", score=1.0, rank=rank, dense_score=0.5, lexical_score=1.0)
 
 
@@ -90,3 +90,24 @@ def test_a_question_about_the_writer_gets_the_byline():
     assert "By Park Sae-jin" in shown
     # Other questions do not spend the budget on it.
     assert "Park" not in evidence_texts("Is Korea losing AI talent?", [_passage(text)], _uniform, 60)[0]
+
+
+def test_a_question_about_the_articles_is_asked_of_each_article_apart():
+    passages = [_passage("The harbour report put the toll at 40 ships.", 1, "a"),
+                _passage("The harbour board counted 38 ships in the toll.", 2, "b"),
+                _passage("The harbour toll rose in 1920.", 3, "a"),
+                _passage("Rain fell all week.", 4, "c")]
+    asks = evidence_sets("What toll of ships do the articles give for the harbour?", passages, _uniform)
+    # Article a's passages, then article b's; c shares no term and is not asked.
+    assert [[bool(text) for text in texts] for texts in asks] == [[True, False, True, False],
+                                                                  [False, True, False, False]]
+    assert asks[1][1] == passages[1].chunk.text
+    # Any other question is one ask over all the passages.
+    assert len(evidence_sets("What toll of ships did the harbour report give?", passages, _uniform)) == 1
+
+
+def test_one_article_or_many_articles_keep_the_number_of_asks_small():
+    same = [_passage(f"The harbour counted {n} ships.", n, "a") for n in (1, 2)]
+    assert len(evidence_sets("How many ships do the articles count?", same, _uniform)) == 1
+    many = [_passage(f"The harbour counted {n} ships.", n, f"doc{n}") for n in range(1, 6)]
+    assert len(evidence_sets("How many ships do the articles count?", many, _uniform)) == MOST_ARTICLES_ASKED

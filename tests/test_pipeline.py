@@ -160,3 +160,13 @@ def test_the_prompt_offers_no_way_out_and_a_model_refusal_is_a_refusal(settings)
     answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(QUESTION)
     assert answer.refused and len(generator.messages) == 1
     assert "do not say" not in generator.messages[0][0]["content"]
+
+
+def test_a_question_about_the_articles_asks_each_article_apart(settings):
+    assistant = _assistant(settings, draft="Korea ranked third [1].")
+    answer = assistant.ask("How do the articles rank Korea's AI talent outflow?")
+    asks = assistant._generator.messages
+    shown = [{answer.passages[int(n) - 1].chunk.doc_id for n in re.findall(r"^\[(\d+)\] \(", m[-1]["content"],
+                                                                          re.MULTILINE)} for m in asks]
+    assert len(asks) >= 2 and all(len(docs) == 1 for docs in shown) and len(set().union(*shown)) == len(asks)
+    assert answer.draft == " ".join(["Korea ranked third [1]."] * len(asks))

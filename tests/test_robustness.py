@@ -240,10 +240,12 @@ def test_an_instruction_as_question_cannot_make_an_obeying_model_answer(settings
     assistant = _assistant(settings, obedient_draft)
     answer = assistant.ask(question)
     assert answer.refused and answer.text == REFUSAL_TEXT and answer.citations == ()
-    [messages] = assistant._generator.messages
-    # The question is data in the user message, after the passages; the system prompt is untouched.
-    assert messages[0] == {"role": "system", "content": ANSWER_SYSTEM}
-    assert messages[1]["content"].endswith(f"\n\nQuestion: {question}")
+    # The question is data in the user message, after the passages; the system prompt is untouched
+    # (in each ask: "Ignore the articles" is about the articles, asked of each apart).
+    assert assistant._generator.messages
+    for messages in assistant._generator.messages:
+        assert messages[0] == {"role": "system", "content": ANSWER_SYSTEM}
+        assert messages[1]["content"].endswith(f"\n\nQuestion: {question}")
 
 
 @pytest.mark.parametrize("argv, env, message", [

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +36,7 @@ import numpy as np
 
 from .chunk import chunk_article
 from .embed import TextEmbedder
-from .errors import ConfigError, IndexLoadError, IndexWriteError, RagError
+from .errors import ConfigError, IndexLoadError, IndexWriteError, RagError, os_reason, why_unwritable
 from .types import Article, Chunk
 
 if TYPE_CHECKING:
@@ -281,20 +280,17 @@ class IndexStore:
             self._milvus = MilvusDatabase(self.milvus_uri)
         return self._milvus
 
-    def _unwritable(self, exc: Exception) -> IndexWriteError:
-        reason = getattr(exc, "strerror", None) or str(exc)[:120] or type(exc).__name__
+    def _unwritable(self, exc: Exception | str) -> IndexWriteError:
+        reason = exc if isinstance(exc, str) else os_reason(exc)
         return IndexWriteError(f"the index folder {self.folder} cannot be written ({reason}) — make it a writable "
                                "folder, or set index_dir to one; the previous index, if any, is still live")
 
     def check_writable(self) -> None:
         """Raise IndexWriteError unless a build could write its files here
         (`rag doctor`); creates the folder if needed, never waits for the lock."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.folder):  # what a save does first: make a file in it
-                pass
-        except OSError as exc:
-            raise self._unwritable(exc) from None
+        reason = why_unwritable(self.folder)
+        if reason:
+            raise self._unwritable(reason)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

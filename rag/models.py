@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError
 from tqdm import tqdm
 
-from rag.errors import ConfigError, ModelLoadError
+from rag.errors import ConfigError, ModelLoadError, why_unwritable
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -464,15 +464,10 @@ def prepare_cache_dir(cache_dir: Path) -> None:
     (a read-only home, a file in its place), before minutes of building
     would end in a traceback.
     """
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache_dir):  # what a build does first: make a file in it
-            pass
-    except OSError as error:
-        reason = "a file is in its way" if isinstance(error, (FileExistsError, NotADirectoryError)) \
-            else error.strerror or type(error).__name__
+    reason = why_unwritable(cache_dir)
+    if reason:
         raise ModelLoadError(f"the model cache folder {cache_dir} cannot be written ({reason}) — make it writable, "
-                             f"or set RAG_CACHE_DIR (cache_dir in rag.toml) to a folder that is") from None
+                             f"or set RAG_CACHE_DIR (cache_dir in rag.toml) to a folder that is")
 
 
 @contextlib.contextmanager

@@ -280,8 +280,7 @@ class IndexStore:
             self._milvus = MilvusDatabase(self.milvus_uri)
         return self._milvus
 
-    def _unwritable(self, exc: Exception | str) -> IndexWriteError:
-        reason = exc if isinstance(exc, str) else os_reason(exc)
+    def _unwritable(self, reason: str) -> IndexWriteError:
         return IndexWriteError(f"the index folder {self.folder} cannot be written ({reason}) — make it a writable "
                                "folder, or set index_dir to one; the previous index, if any, is still live")
 
@@ -309,7 +308,7 @@ class IndexStore:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fh = open(self.folder / _LOCK, "w")
             except OSError as exc:
-                raise self._unwritable(exc) from None
+                raise self._unwritable(os_reason(exc)) from None
             with fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 self._depth = 1
@@ -379,7 +378,7 @@ class IndexStore:
             with self.lock():
                 self._write(index)
         except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
-            raise self._unwritable(exc) from None
+            raise self._unwritable(os_reason(exc)) from None
 
     def _write(self, index: ChunkIndex) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -193,7 +193,7 @@ class Assistant:
         with self._english_lock:
             english = self._english.get(asked.text)
         if english is None:
-            english = question_to_english(asked.text, self.generator)
+            english = question_to_english(asked.text, self.generator, self._ready_retriever().name_keys)
             with self._english_lock:
                 self._english[asked.text] = english
                 while len(self._english) > _TRANSLATIONS_KEPT:

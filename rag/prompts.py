@@ -8,6 +8,7 @@ about 6 ms of prefill with the 1.5B model.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # The model sees passages numbered [1]..[n] and must tag each sentence with the
 # numbers it rests on. Small models copy a format better than they follow
@@ -40,6 +41,8 @@ TRANSLATE_QUESTION_SYSTEM = (
     "Translate the user's question into English. Keep every name, number and unit. "
     "Write Korean names of people in their usual English spelling. Reply with the English question only."
 )
+# Added when words of the question spell names the articles write.
+TRANSLATE_QUESTION_SPELLINGS = " The articles spell these names so: {}."
 TRANSLATE_QUESTION_EXAMPLE = ("2020년 부산의 인구 10만 명당 병원 수는 몇 개였나요?",
                               "How many hospitals per 100,000 people did Busan have in 2020?")
 # A checked English answer is put into the reader's language sentence by
@@ -108,11 +111,16 @@ def answer_messages(question: str, passages: list[tuple[str, str]], language: st
     ]
 
 
-def translate_question_messages(question: str) -> list[dict[str, str]]:
-    """Chat messages asking for `question` in English."""
+def translate_question_messages(question: str, spellings: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Chat messages asking for `question` in English; `spellings` (a word of
+    the question -> the articles' name it spells, see hangul.py) are given
+    to the model, which otherwise guesses a name's English spelling."""
     example_question, example_english = TRANSLATE_QUESTION_EXAMPLE
+    system = TRANSLATE_QUESTION_SYSTEM
+    if spellings:
+        system += TRANSLATE_QUESTION_SPELLINGS.format("; ".join(f"{w} = {n}" for w, n in spellings.items()))
     return [
-        {"role": "system", "content": TRANSLATE_QUESTION_SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": example_question},
         {"role": "assistant", "content": example_english},
         {"role": "user", "content": question},
@@ -135,7 +143,7 @@ def request_kind(messages: list[dict[str, str]]) -> str:
     "translate_answer" or "answer" (for a generator that stands in for the
     model: the eval's replay, the tests' fake)."""
     system = messages[0]["content"] if messages else ""
-    if system == TRANSLATE_QUESTION_SYSTEM:
+    if system.startswith(TRANSLATE_QUESTION_SYSTEM):
         return "translate_question"
     if system.startswith(_TRANSLATE_ANSWER_START):
         return "translate_answer"

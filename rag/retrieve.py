@@ -22,6 +22,7 @@ from .embed import TextEmbedder
 from .index import ChunkIndex
 from .question import Question, as_question
 from .text import main_scripts, points_back, script_of, terms
+from .hangul import name_keys
 from .translate import ordinary_words
 from .types import Chunk, Passage
 
@@ -106,6 +107,13 @@ class Retriever:
         translate them, not the names (see translate.ordinary_words). Read on
         the first answer in another language, not with the index."""
         return ordinary_words(c.text for c in self.index.chunks)
+
+    @functools.cached_property
+    def name_keys(self) -> dict[str, str]:
+        """The articles' names by their sound key, for a Korean question's
+        translation to spell them as the articles do (see hangul.py). Read on
+        the first such question."""
+        return name_keys((c.text for c in self.index.chunks), self.ordinary_words)
 
     def term_weight(self, term: str) -> float:
         # A term no chunk contains weighs most: it is what the question is about

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Set as AbstractSet
+from collections.abc import Iterable, Mapping, Set as AbstractSet
 from contextlib import closing
 from decimal import Decimal
 
 from .cite import parse_claims, with_markers
+from .hangul import names_in
 from .prompts import translate_answer_messages, translate_question_messages
 from .question import Question, read_question
 from .text import canonical_number, names, numbers, script_language, terms
@@ -34,11 +35,14 @@ from .types import DraftGenerator
 _MAX_QUESTION_CHARS = 400
 
 
-def question_to_english(question: str, generator: DraftGenerator) -> str:
+def question_to_english(question: str, generator: DraftGenerator, name_keys: Mapping[str, str] | None = None) -> str:
     """`question` in English, or "" when the model gave no English question
-    (the caller then reads the question as it was asked)."""
+    (the caller then reads the question as it was asked). `name_keys` (see
+    hangul.name_keys) are the articles' names: those the question spells in
+    Hangul are given to the model with their spelling."""
     text = ""
-    with closing(generator.stream(translate_question_messages(question))) as pieces:
+    spellings = names_in(question, name_keys) if name_keys else None
+    with closing(generator.stream(translate_question_messages(question, spellings))) as pieces:
         for piece in pieces:
             text += piece
             if "\n" in text.strip() or len(text) > _MAX_QUESTION_CHARS:

@@ -15,7 +15,8 @@ from rag.cite import check_answer
 from rag.crosslingual import CrossLingualVectors
 from rag.evaluate import Item, in_language, missing_facts
 from rag.followup import rewrite
-from rag.prompts import TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SYSTEM, answer_messages
+from rag.prompts import (TRANSLATE_ANSWER_SYSTEM, TRANSLATE_QUESTION_SPELLINGS, TRANSLATE_QUESTION_SYSTEM,
+                         answer_messages, request_kind)
 from rag.question import read_question
 from rag.text import foreign_country, numbers, script_language, terms
 from rag.translate import (answer_in_language, asked_in_english, kept_in_translation, ordinary_words, repair_figure,
@@ -183,6 +184,17 @@ def test_a_question_is_translated_once_for_its_sources_and_its_answer(settings, 
     list(assistant.stream(JAPAN_2023, passages=passages))
     translations = [m for m in generator.messages if m[0]["content"] == TRANSLATE_QUESTION_SYSTEM]
     assert len(translations) == 1
+
+
+def test_the_translator_is_told_how_the_articles_spell_the_names_the_question_writes_in_hangul(settings, tmp_path):
+    question = "김상균 교수는 무엇을 제안했나요?"  # what did professor Kim Sang-kyun propose?
+    assistant, generator = _translating_assistant(settings, tmp_path, {})
+    assistant.retrieve(question)
+    (system, *_), = [m for m in generator.messages if request_kind(m) == "translate_question"]
+    assert system["content"] == TRANSLATE_QUESTION_SYSTEM + TRANSLATE_QUESTION_SPELLINGS.format("김상균 = Kim Sang-kyun")
+    # A question that spells no name of theirs is asked as before.
+    assistant.retrieve(JAPAN_2023)
+    assert generator.messages[-1][0]["content"] == TRANSLATE_QUESTION_SYSTEM
 
 
 def test_each_sentence_is_translated_alone_and_one_that_changes_a_figure_or_drops_a_name_stays_english():

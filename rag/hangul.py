@@ -15,7 +15,7 @@ like "Meta"). Nothing here knows a particular name or article.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set as AbstractSet
 
 from .text import terms
 
@@ -46,6 +46,7 @@ _LATIN_LETTERS = {"b": "p", "p": "p", "f": "p", "v": "p", "d": "t", "t": "t", "g
                   "z": "j", "s": "s", "h": "h", "l": "l", "r": "l", "m": "m", "n": "n"}
 _LATIN_VOWELS = frozenset("aeiouyw")
 _NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_POSSESSIVE = re.compile(r"['’]s?$")
 
 
 def _squeeze(key: str) -> str:
@@ -95,24 +96,36 @@ def latin_key(name: str) -> str:
     return _squeeze("".join(out))
 
 
-def name_keys(texts: Iterable[str], ordinary: frozenset[str]) -> dict[str, str]:
-    """Sound key -> name, for the names `texts` write: runs of capitalised
-    words, less the leading ones that are `ordinary` words (written in lower
-    case somewhere: "The", "According"), each by its shortest spelling not in
-    capitals. A key two names share is dropped: it tells neither."""
+def name_keys(texts: Iterable[str], ordinary: AbstractSet[str]) -> dict[str, str]:
+    """Sound key -> name, for the names `texts` write (see `_names`), each
+    by its shortest spelling not in capitals. A key two names share is
+    dropped: it tells neither."""
     found: dict[str, set[str]] = {}
     for text in texts:
-        for match in _NAME.finditer(text):
-            words = match.group().split()
-            while words and set(terms(words[0])) <= ordinary:
-                words = words[1:]
-            if not words or all(set(terms(w)) <= ordinary for w in words):
-                continue
-            name = " ".join(words)
+        for name in _names(text, ordinary):
             key = latin_key(name)
             if len(key) >= MIN_KEY_LENGTH:
                 found.setdefault(key, set()).add(name)
-    return {key: min(spellings, key=lambda s: (s.isupper(), len(s))) for key, spellings in found.items() if _one_name(spellings)}
+    return {key: min(spellings, key=lambda s: (s.isupper(), len(s)))
+            for key, spellings in found.items() if _one_name(spellings)}
+
+
+def _names(text: str, ordinary: AbstractSet[str]) -> Iterator[str]:
+    """The names `text` writes: runs of capitalised words, split after a
+    possessive ("Lee Jae-myung's"), less the leading words that are
+    `ordinary` (written in lower case somewhere: "The", "According",
+    "Professor"); a run of ordinary words alone is none."""
+    for match in _NAME.finditer(text):
+        words, run = match.group().split(), []
+        for i, word in enumerate(words):
+            possessive = _POSSESSIVE.search(word)
+            run.append(word[:possessive.start()] if possessive else word)
+            if possessive or i == len(words) - 1:
+                while run and set(terms(run[0])) <= ordinary:
+                    run = run[1:]
+                if run:
+                    yield " ".join(run)
+                run = []
 
 
 def _one_name(spellings: set[str]) -> bool:
@@ -144,3 +157,4 @@ def names_in(question: str, keys: Mapping[str, str]) -> dict[str, str]:
                 found[word[:end]] = name
                 break
     return found
+

@@ -37,6 +37,11 @@ def test_a_question_s_words_are_read_as_the_names_the_articles_write():
         "박지성": "Park Ji-sung", "스탠퍼드": "Stanford", "마이크로소프트": "Microsoft", "임지훈": "Lim Ji-hoon"}
 
 
+def test_a_possessive_ends_a_name():
+    keys = name_keys(["Park Ji-sung's Stanford Lab met 'Microsoft'"], frozenset({"lab"}))
+    assert sorted(keys.values()) == ["Microsoft", "Park Ji-sung", "Stanford Lab"]
+
+
 def test_short_keys_are_no_names():
     # "메타" is Meta's key, and "무엇" (what) sounds like it: too short to tell.
     keys = name_keys(TEXTS, frozenset())

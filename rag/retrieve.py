@@ -19,10 +19,10 @@ import numpy as np
 
 from .crosslingual import CrossLingualVectors
 from .embed import TextEmbedder
+from .hangul import name_keys
 from .index import ChunkIndex
 from .question import Question, as_question
 from .text import main_scripts, points_back, script_of, terms
-from .hangul import name_keys
 from .translate import ordinary_words
 from .types import Chunk, Passage
 

@@ -149,8 +149,9 @@ def names_in(question: str, keys: Mapping[str, str]) -> dict[str, str]:
         for end in range(len(word), 0, -1):
             key = hangul_key(word[:end])
             if len(key) < MIN_KEY_LENGTH - 1:
-                break
-            name = keys.get(key) if len(key) >= MIN_KEY_LENGTH else None
+                break  # too short even with an "l" put back
+            # `keys` holds no key shorter than MIN_KEY_LENGTH (see `name_keys`).
+            name = keys.get(key)
             if name is None and key.startswith(("v", "n")):
                 name = keys.get("l" + key[key.startswith("n"):])
             if name is not None:

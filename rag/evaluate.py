@@ -343,6 +343,29 @@ class ReplayGenerator:
         yield self.drafts[question]
 
 
+class GivenEnglish:
+    """The real generator, except that a question's translation into English
+    is the item's own English question: how right answers in another language
+    are when the question is read right (`--given-english`), a ceiling on the
+    question's translation as `--gold-evidence` is on retrieval."""
+
+    def __init__(self, generator: Any, english: dict[str, str]) -> None:
+        self.generator = generator
+        self.english = english  # the question as asked -> its English original
+        self.name = generator.name
+
+    def load(self) -> None:
+        self.generator.load()
+
+    def stream(self, messages: list[dict[str, str]], stop: Any = None) -> Any:
+        from .prompts import request_kind
+
+        if request_kind(messages) == "translate_question":
+            yield self.english[" ".join(messages[-1]["content"].split())]
+            return
+        yield from self.generator.stream(messages, stop=stop)
+
+
 def gold_evidence_answer(item: Item, assistant: Any) -> Any:
     """The checked answer when the model reads only the item's gold quotes.
 
@@ -455,15 +478,21 @@ def write_report(out_dir: Path, figures: dict[str, float | None], results: list[
 def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path], out_dir: Path,
              ids: list[str] | None = None, progress: bool = False, gold_evidence: bool = False,
              corpus: Path | None = None, replay: Path | None = None,
-             language: str | None = None) -> tuple[dict[str, float | None], list[Result], Path]:
+             language: str | None = None,
+             given_english: bool = False) -> tuple[dict[str, float | None], list[Result], Path]:
     """Run the eval and write its report; returns (figures, results, markdown path).
 
     With `corpus`, the articles come from that folder (indexed apart from the
-    project's own); otherwise from the configured article folder.
+    project's own); otherwise from the configured article folder. With
+    `given_english` (and `language`), see GivenEnglish.
     """
+    from .generate import make_generator
     from .pipeline import Assistant
 
+    if given_english and (not language or replay):
+        raise BadInput("--given-english needs --language and no --replay: it replaces the question's translation")
     items = load_items(item_paths, split)
+    english = {item.id: item.question for item in items}
     if language:
         items = in_language(items, Path(item_paths[0]).parent / language)
     if ids:
@@ -472,7 +501,11 @@ def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path
         raise BadInput(f"no eval items match (split {split!r}, ids {ids}) in {', '.join(map(str, item_paths))}")
     if corpus is not None:
         settings = corpus_settings(settings, corpus)
-    assistant = Assistant(settings, progress=progress, generator=ReplayGenerator(replay) if replay else None)
+    generator = ReplayGenerator(replay) if replay else None
+    if given_english:
+        generator = GivenEnglish(make_generator(settings, progress=progress),
+                                 {" ".join(item.question.split()): english[item.id] for item in items})
+    assistant = Assistant(settings, progress=progress, generator=generator)
     results = run_eval(items, assistant, progress=progress, gold_evidence=gold_evidence)
     figures = metrics(results)
     if gold_evidence:
@@ -484,7 +517,8 @@ def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path
               "items": len(results), "counts": counts,
               "top_k": settings.top_k, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
               "evidence": "gold quotes only (a ceiling; retrieval figures say nothing)" if gold_evidence
-              else "the pipeline's own" + (f", drafts replayed from {replay}" if replay else "")}
+              else "the pipeline's own" + (f", drafts replayed from {replay}" if replay else "")
+              + (", each question's English given, not translated (a ceiling)" if given_english else "")}
     md, _ = write_report(out_dir, figures, results, header)
     return figures, results, md
 
@@ -507,6 +541,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", metavar="CODE",
                         help="ask the items in another language: questions (and fact aliases) from "
                              "<items folder>/CODE/questions.jsonl and facts.jsonl, e.g. --language ko")
+    parser.add_argument("--given-english", action="store_true",
+                        help="with --language: each question's English original stands in for the model's "
+                             "translation of it (how right the answers are when the question is read right)")
     parser.add_argument("--gold-evidence", action="store_true",
                         help="the model reads only each answerable item's gold quotes: how right the generator "
                              "is when retrieval is perfect (no threshold check)")
@@ -522,11 +559,12 @@ def main(args: argparse.Namespace, settings: config.Settings) -> int:
         + (f"-{args.language}" if args.language and not args.thresholds else "")
     figures, results, md = evaluate(settings, split, item_paths, args.out or eval_dir / "reports", args.ids,
                                     progress=True, gold_evidence=args.gold_evidence, corpus=args.corpus,
-                                    replay=args.replay, language=args.language)
+                                    replay=args.replay, language=args.language, given_english=args.given_english)
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {_fmt(value, name.startswith('seconds'))}")
-    thresholds = load_thresholds(eval_dir, section) if split == "test" and not args.gold_evidence else None
+    ceiling = args.gold_evidence or args.given_english
+    thresholds = load_thresholds(eval_dir, section) if split == "test" and not ceiling else None
     failures = below_thresholds(figures, thresholds) if thresholds else []
     for line in failures:
         print(f"below threshold: {line}")

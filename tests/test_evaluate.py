@@ -9,6 +9,7 @@ import pytest
 
 from rag.evaluate import (Gold, Item, alias_pattern, below_thresholds, citation_is_right, metrics, missing_facts,
                           score)
+from rag.prompts import request_kind
 from rag.types import Answer, Chunk, Citation
 
 JAPAN = "In the same period, Japan recorded a net inflow of +0.54, amounting to approximately 5.4 individuals."
@@ -101,6 +102,31 @@ def test_gold_evidence_shows_the_model_only_the_gold_quotes(settings):
     assert quote in prompt and "-0.30" not in prompt  # the quote, not the chunk around it
     assert not answer.refused and answer.citations[0].doc_id == "004_8845b63d3c664428"
     assert not missing_facts(item, answer.text)
+
+
+def test_given_english_replaces_only_the_questions_translation(settings):
+    from rag.evaluate import GivenEnglish
+    from rag.pipeline import Assistant
+    from tests.conftest import FakeGenerator, HashEmbedder
+
+    english = "What was Japan's net AI talent inflow in 2023?"
+    korean = "2023년 일본의 AI 인재 순유입은  얼마였나요?"
+    model = FakeGenerator("Japan recorded a net inflow of +0.54 [1].",
+                          replies={" ".join(korean.split()): "How did Korea fare?"})
+    generator = GivenEnglish(model, {" ".join(korean.split()): english})
+    answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(korean)
+    assert answer.asked == english  # not the model's "How did Korea fare?"
+    kinds = [request_kind(m) for m in model.messages]
+    assert "translate_question" not in kinds and kinds[0] == "answer"  # the draft is still the model's
+    assert english in model.messages[0][-1]["content"]
+
+
+def test_given_english_needs_a_language(settings, tmp_path):
+    from rag.errors import BadInput
+    from rag.evaluate import evaluate
+
+    with pytest.raises(BadInput, match="--language"):
+        evaluate(settings, "test", [tmp_path / "none.jsonl"], tmp_path, given_english=True)
 
 
 def test_a_fact_item_counts_any_of_its_gold_quotes_and_a_multi_item_each(tmp_path):

@@ -351,7 +351,9 @@ class GivenEnglish:
 
     def __init__(self, generator: Any, english: dict[str, str]) -> None:
         self.generator = generator
-        self.english = english  # the question as asked -> its English original
+        # The question as asked -> its English original, keyed as the
+        # pipeline passes a question on (whitespace collapsed).
+        self.english = {" ".join(asked.split()): original for asked, original in english.items()}
         self.name = generator.name
 
     def load(self) -> None:
@@ -361,7 +363,7 @@ class GivenEnglish:
         from .prompts import request_kind
 
         if request_kind(messages) == "translate_question":
-            yield self.english[" ".join(messages[-1]["content"].split())]
+            yield self.english[messages[-1]["content"]]
             return
         yield from self.generator.stream(messages, stop=stop)
 
@@ -504,7 +506,7 @@ def evaluate(settings: config.Settings, split: str | None, item_paths: list[Path
     generator = ReplayGenerator(replay) if replay else None
     if given_english:
         generator = GivenEnglish(make_generator(settings, progress=progress),
-                                 {" ".join(item.question.split()): english[item.id] for item in items})
+                                 {item.question: english[item.id] for item in items})
     assistant = Assistant(settings, progress=progress, generator=generator)
     results = run_eval(items, assistant, progress=progress, gold_evidence=gold_evidence)
     figures = metrics(results)

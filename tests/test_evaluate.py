@@ -113,7 +113,7 @@ def test_given_english_replaces_only_the_questions_translation(settings):
     korean = "2023년 일본의 AI 인재 순유입은  얼마였나요?"
     model = FakeGenerator("Japan recorded a net inflow of +0.54 [1].",
                           replies={" ".join(korean.split()): "How did Korea fare?"})
-    generator = GivenEnglish(model, {" ".join(korean.split()): english})
+    generator = GivenEnglish(model, {korean: english})
     answer = Assistant(settings, embedder=HashEmbedder(), generator=generator).ask(korean)
     assert answer.asked == english  # not the model's "How did Korea fare?"
     kinds = [request_kind(m) for m in model.messages]
